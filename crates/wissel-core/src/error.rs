@@ -1,0 +1,124 @@
+//! The one error type of the protocol: an RFC 6749 §5.2 error code with a description.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The error codes wissel answers with (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant or token presented is invalid, expired or revoked.
+    InvalidGrant,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The requested scope is invalid or nothing remains after the intersection.
+    InvalidScope,
+    /// The requested audience or resource is unknown or not allowed (RFC 8707).
+    InvalidTarget,
+    /// The server cannot revoke this type of token (RFC 7009).
+    UnsupportedTokenType,
+    /// The server failed; details are logged, never returned.
+    ServerError,
+    /// The server is temporarily unable to answer (for example the database is down).
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the `error` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An OAuth protocol error: what the client is told. Internal causes travel separately in
+/// [`InternalError`] and are never shown to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: ErrorCode,
+    /// A human-readable description (`error_description`); never contains secrets.
+    pub description: Cow<'static, str>,
+    /// For `server_error`: the cause, for the log only.
+    pub internal: Option<String>,
+}
+
+impl OAuthError {
+    /// An error with a code and a description.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into(), internal: None }
+    }
+    /// `invalid_request`.
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    /// `invalid_client`.
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    /// `invalid_grant`.
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    /// `invalid_scope`.
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    /// `invalid_target`.
+    pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
+    }
+    /// `unauthorized_client`.
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    /// `server_error` with an internal cause that is logged, not returned.
+    pub fn server_error(cause: impl fmt::Display) -> Self {
+        Self {
+            code: ErrorCode::ServerError,
+            description: Cow::Borrowed("the server could not complete the request"),
+            internal: Some(cause.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+/// A failure of a port (storage, signing): never the client's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalError(pub String);
+
+impl InternalError {
+    /// Wraps any displayable cause.
+    pub fn new(cause: impl fmt::Display) -> Self {
+        Self(cause.to_string())
+    }
+}
+
+impl From<InternalError> for OAuthError {
+    fn from(e: InternalError) -> Self {
+        OAuthError::server_error(e.0)
+    }
+}

@@ -1,0 +1,50 @@
+//! Introspection (RFC 7662): who may see a token, and what they are told.
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{AccessToken, Principal, Registry};
+
+/// True when the caller may learn that the token is active: the API it is for, or the client it
+/// was issued to. Everyone else is told `{"active": false}`.
+pub fn may_see(caller: &Principal, token: &AccessToken) -> bool {
+    match caller {
+        Principal::Api(api) => api.id == token.api && !api.disabled,
+        Principal::Client(client) => client.id == token.client_id && !client.disabled,
+    }
+}
+
+/// The members of an active introspection response, with the link's attributes.
+pub fn active_response(issuer: &str, token: &AccessToken, registry: &Registry) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(link) = registry.link(&token.client_id, &token.api) {
+        for (k, v) in &link.attributes {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    // Standard members last, so an attribute can never shadow them.
+    let standard = json!({
+        "active": true,
+        "scope": token.scope.to_string(),
+        "client_id": token.client_id,
+        "sub": token.subject,
+        "aud": token.api,
+        "iss": issuer,
+        "exp": token.expires_at,
+        "iat": token.issued_at,
+        "nbf": token.issued_at,
+        "jti": token.jti,
+        "token_type": "Bearer",
+        "grant_id": token.grant_id,
+    });
+    if let Value::Object(std) = standard {
+        m.extend(std);
+    }
+    m
+}
+
+/// The response for anything that is not an active token the caller may see.
+pub fn inactive_response() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("active".into(), Value::Bool(false));
+    m
+}

@@ -1,0 +1,7 @@
+//! One module per grant and per endpoint. Each takes typed input and the registry snapshot and
+//! returns a decision; the HTTP crate extracts, authenticates and mints around it.
+
+pub mod client_credentials;
+pub mod introspect;
+pub mod revoke;
+pub mod target;

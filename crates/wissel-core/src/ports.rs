@@ -1,0 +1,123 @@
+//! The seams between the domain and the world: storage, time and audit. The store crate and
+//! the HTTP crate implement them; tests implement them with fakes.
+
+use async_trait::async_trait;
+
+use crate::InternalError;
+use crate::model::{
+    AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
+    SigningKeyRecord, User,
+};
+
+/// The current time in Unix seconds. The only way the logic learns the time, so tests can set it.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place that reads the wall clock
+    fn now(&self) -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, InternalError>;
+
+/// Configuration entities: clients, APIs, links, users, authorizations.
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Loads clients, APIs and links with the current generation.
+    async fn load_registry(&self) -> StoreResult<Registry>;
+    /// The configuration generation: bumped by every change to clients, APIs, links or keys, so
+    /// that every node knows when to reload its snapshot.
+    async fn generation(&self) -> StoreResult<i64>;
+    /// Creates or updates everything declared, in one transaction; touches nothing undeclared.
+    async fn apply(&self, plan: &Provisioning, now: i64) -> StoreResult<ApplyReport>;
+    /// Creates a client; `false` when the id is taken by a client or an API.
+    async fn create_client(&self, client: &Client, now: i64) -> StoreResult<bool>;
+    /// A user by username.
+    async fn find_user(&self, username: &str) -> StoreResult<Option<User>>;
+}
+
+/// Tokens and the single-use and revocation records.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores an opaque access token by the digest of its value.
+    async fn insert_access_token(&self, digest: &Digest, token: &AccessToken) -> StoreResult<()>;
+    /// An opaque access token by digest, with whether it has been revoked.
+    async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>>;
+    /// Records a revocation (idempotent); when `opaque` is given that stored token is marked too.
+    async fn revoke(&self, revocation: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()>;
+    /// Revocations with a sequence number above `after_seq`, or recorded at or after
+    /// `recorded_since` (the overlap covers transactions that committed out of order).
+    async fn revocations_since(&self, after_seq: i64, recorded_since: i64) -> StoreResult<Vec<(i64, Revocation)>>;
+    /// Records a client-assertion `jti`; `false` when this issuer already used it (a replay).
+    async fn record_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> StoreResult<bool>;
+    /// Deletes up to `batch` expired rows of each kind; returns how many went.
+    async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64>;
+}
+
+/// Signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every stored key.
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key and bumps the generation.
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Moves a key from one state to another, only if it is still in `from` (so that two nodes
+    /// rotating at once cannot both succeed); bumps the generation. `false` when it was not.
+    async fn transition_key(
+        &self,
+        kid: &str,
+        from: KeyState,
+        to: KeyState,
+        at: i64,
+        publish_until: Option<i64>,
+    ) -> StoreResult<bool>;
+}
+
+/// The whole store.
+#[async_trait]
+pub trait Store: RegistryStore + TokenStore + KeyStore {
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// An audit event (DESIGN.md §3): what happened, to whom, with what outcome. Never a secret or
+/// a token value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// `token_issued`, `token_introspected`, `token_revoked`.
+    pub kind: &'static str,
+    /// `success` or an error code.
+    pub outcome: String,
+    /// The client or API that called.
+    pub actor: Option<String>,
+    /// The client the token belongs to.
+    pub client: Option<String>,
+    /// The API the token is for.
+    pub api: Option<String>,
+    /// The token subject.
+    pub subject: Option<String>,
+    /// The grant id.
+    pub grant: Option<String>,
+    /// The token id.
+    pub jti: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+/// Where audit events go.
+pub trait AuditSink: Send + Sync {
+    /// Records one event.
+    fn record(&self, event: &AuditEvent);
+}

@@ -1,0 +1,228 @@
+//! Client authentication, wherever a client or an API authenticates (RFC 6749 §2.3, RFC 7523,
+//! OpenID Connect Core §9): `client_secret_basic`, `client_secret_post`, `private_key_jwt`, and
+//! `none` for public clients. Exactly one method per request, and only the registered one.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use wissel_core::OAuthError;
+use wissel_core::model::{ClientAuthMethod, Credentials, Digest, Principal};
+use wissel_crypto::assertion::{AssertionCheck, verify_assertion};
+use wissel_crypto::secret;
+
+use crate::error::HttpError;
+use crate::form::OAuthForm;
+use crate::state::AppState;
+
+/// The assertion type of RFC 7523 §2.2.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Who authenticated, and how.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The client or API.
+    pub principal: Principal,
+    /// The method it used.
+    pub method: ClientAuthMethod,
+}
+
+enum Presented<'a> {
+    Basic { id: String, secret: String },
+    Post { id: &'a str, secret: &'a str },
+    Assertion { assertion: &'a str, id: Option<&'a str> },
+    IdOnly(&'a str),
+}
+
+fn fail(basic: bool, d: &'static str) -> HttpError {
+    HttpError::OAuth { error: OAuthError::invalid_client(d), basic }
+}
+
+fn invalid_request(d: &'static str) -> HttpError {
+    OAuthError::invalid_request(d).into()
+}
+
+/// Parses `Authorization: Basic` (the id and secret are form-urlencoded, RFC 6749 §2.3.1).
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |s: &str| -> String { form_urlencoded::parse(format!("x={s}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default() };
+    let (id, secret) = (decode(id), decode(secret));
+    (!id.is_empty()).then_some((id, secret))
+}
+
+fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'a>, HttpError> {
+    let authz = headers.get_all(header::AUTHORIZATION).iter().collect::<Vec<_>>();
+    if authz.len() > 1 {
+        return Err(invalid_request("more than one Authorization header"));
+    }
+    let secret_param = form.get("client_secret");
+    let assertion = form.get("client_assertion");
+    let assertion_type = form.get("client_assertion_type");
+    let client_id = form.get("client_id");
+    if let Some(h) = authz.first() {
+        if secret_param.is_some() || assertion.is_some() {
+            return Err(invalid_request("use exactly one client authentication method"));
+        }
+        let (id, secret) = h
+            .to_str()
+            .ok()
+            .and_then(parse_basic)
+            .ok_or_else(|| fail(true, "malformed Basic credentials"))?;
+        if client_id.is_some_and(|c| c != id) {
+            return Err(invalid_request("client_id does not match the Basic credentials"));
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    match (assertion, assertion_type, secret_param) {
+        (Some(_), _, Some(_)) => Err(invalid_request("use exactly one client authentication method")),
+        (Some(a), Some(JWT_BEARER), None) => Ok(Presented::Assertion { assertion: a, id: client_id }),
+        (Some(_), Some(_), None) => Err(invalid_request("client_assertion_type must be jwt-bearer (RFC 7523)")),
+        (Some(_), None, None) => Err(invalid_request("client_assertion_type is required")),
+        (None, Some(_), _) => Err(invalid_request("client_assertion is required with client_assertion_type")),
+        (None, None, Some(s)) => match client_id {
+            Some(id) => Ok(Presented::Post { id, secret: s }),
+            None => Err(invalid_request("client_secret needs client_id")),
+        },
+        (None, None, None) => match client_id {
+            Some(id) => Ok(Presented::IdOnly(id)),
+            None => Err(fail(false, "client authentication is required")),
+        },
+    }
+}
+
+fn credentials_of(p: &Principal) -> Option<&Credentials> {
+    match p {
+        Principal::Client(c) => (!c.disabled).then_some(&c.credentials),
+        Principal::Api(a) => if a.disabled { None } else { a.credentials.as_ref() },
+    }
+}
+
+/// A digest no secret hashes to, so unknown ids cost the same comparison as known ones.
+const NO_SECRET: Digest = Digest([0; 32]);
+
+/// Authenticates the caller of an endpoint (`endpoint_url` is an acceptable assertion audience
+/// besides the issuer).
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    endpoint_url: &str,
+) -> Result<Authenticated, HttpError> {
+    let registry = state.registry();
+    match presented(headers, form)? {
+        Presented::Basic { id, secret } => {
+            check_secret(registry.principal(&id), &secret, ClientAuthMethod::ClientSecretBasic, true)
+        }
+        Presented::Post { id, secret } => {
+            check_secret(registry.principal(id), secret, ClientAuthMethod::ClientSecretPost, false)
+        }
+        Presented::IdOnly(id) => {
+            let p = registry.principal(id).ok_or_else(|| fail(false, "unknown client"))?;
+            match credentials_of(&p) {
+                Some(c) if c.method == ClientAuthMethod::None => {
+                    Ok(Authenticated { principal: p, method: ClientAuthMethod::None })
+                }
+                Some(_) => Err(fail(false, "client authentication is required")),
+                None => Err(fail(false, "unknown client")),
+            }
+        }
+        Presented::Assertion { assertion, id } => {
+            // The assertion names its issuer; read it unverified only to find the key.
+            let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(assertion)
+                .ok()
+                .and_then(|c| c.get("iss").and_then(|i| i.as_str()).map(str::to_owned))
+                .ok_or_else(|| fail(false, "client_assertion is not a JWT with an iss"))?;
+            if id.is_some_and(|i| i != claimed) {
+                return Err(fail(false, "client_id does not match the client_assertion"));
+            }
+            let p = registry.principal(&claimed).ok_or_else(|| fail(false, "unknown client"))?;
+            let creds = credentials_of(&p).ok_or_else(|| fail(false, "unknown client"))?;
+            if creds.method != ClientAuthMethod::PrivateKeyJwt {
+                return Err(fail(false, "client is not registered for private_key_jwt"));
+            }
+            let jwks = client_jwks(state, creds).await?;
+            let issuer = state.settings().issuer.as_str();
+            let audiences = [issuer, endpoint_url, &state.settings().endpoint("/token")];
+            let checked = verify_assertion(
+                assertion,
+                &jwks,
+                AssertionCheck { client_id: &claimed, audiences: &audiences, alg: creds.assertion_alg, now: state.now() },
+            )
+            .map_err(|d| fail(false, d))?;
+            if !state.store().record_jti(&claimed, &checked.jti, checked.exp).await? {
+                return Err(fail(false, "client_assertion jti was already used"));
+            }
+            Ok(Authenticated { principal: p, method: ClientAuthMethod::PrivateKeyJwt })
+        }
+    }
+}
+
+fn check_secret(
+    p: Option<Principal>,
+    secret_value: &str,
+    method: ClientAuthMethod,
+    basic: bool,
+) -> Result<Authenticated, HttpError> {
+    let creds = p.as_ref().and_then(credentials_of);
+    let expected = creds.and_then(|c| c.secret_sha256).unwrap_or(NO_SECRET);
+    let ok = secret::verify_secret(secret_value, &expected) && creds.is_some_and(|c| c.secret_sha256.is_some());
+    let registered = creds.map(|c| c.method);
+    match p {
+        Some(p) if ok => {
+            if registered != Some(method) {
+                return Err(fail(basic, "client is registered for another authentication method"));
+            }
+            Ok(Authenticated { principal: p, method })
+        }
+        _ => Err(fail(basic, "client authentication failed")),
+    }
+}
+
+async fn client_jwks(state: &AppState, creds: &Credentials) -> Result<Arc<JwkSet>, HttpError> {
+    if let Some(inline) = &creds.jwks {
+        return serde_json::from_value::<JwkSet>(inline.clone())
+            .map(Arc::new)
+            .map_err(|_| fail(false, "the client's registered JWK Set is unusable"));
+    }
+    let uri = creds.jwks_uri.as_deref().ok_or_else(|| fail(false, "the client has no keys registered"))?;
+    if let Some(set) = state.jwks_cache().get(uri) {
+        return Ok(set);
+    }
+    let fetched = async {
+        let resp = state.http().get(uri).send().await.ok()?.error_for_status().ok()?;
+        if resp.content_length().is_some_and(|n| n > 256 * 1024) {
+            return None;
+        }
+        resp.json::<JwkSet>().await.ok()
+    }
+    .await
+    .ok_or_else(|| {
+        tracing::warn!(jwks_uri = uri, "fetching a client's jwks_uri failed");
+        fail(false, "the client's jwks_uri could not be fetched")
+    })?;
+    let set = Arc::new(fetched);
+    state.jwks_cache().insert(uri.to_owned(), set.clone());
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_is_form_decoded() {
+        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bx+y"));
+        assert_eq!(parse_basic(&v), Some(("my:client".into(), "s+x y".into())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        let no_colon = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("abc"));
+        assert_eq!(parse_basic(&no_colon), None);
+    }
+}

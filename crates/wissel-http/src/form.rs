@@ -1,0 +1,141 @@
+//! The OAuth form: `application/x-www-form-urlencoded` only, bounded in size, each parameter at
+//! most once (RFC 6749 §3.1) except those defined as repeatable (`audience`, `resource`), and
+//! empty values treated as absent.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::FromRequest;
+use axum::http::{Request, header};
+use wissel_core::OAuthError;
+
+use crate::error::HttpError;
+use crate::state::AppState;
+
+/// Parameters that may appear more than once (RFC 8693 §2.1, RFC 8707 §2).
+const REPEATABLE: &[&str] = &["audience", "resource"];
+/// Longest parameter value accepted, in bytes (a JWT with a large key fits easily).
+pub const MAX_VALUE_LEN: usize = 16 * 1024;
+/// Most parameters accepted in one body.
+pub const MAX_PARAMS: usize = 64;
+
+/// A parsed OAuth form body.
+#[derive(Debug, Default, Clone)]
+pub struct OAuthForm {
+    single: HashMap<String, String>,
+    repeated: HashMap<String, Vec<String>>,
+}
+
+impl OAuthForm {
+    /// Parses a body. Errors are `invalid_request` with the reason.
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut form = Self::default();
+        let mut seen = 0usize;
+        for (k, v) in form_urlencoded::parse(body) {
+            seen += 1;
+            if seen > MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            if v.len() > MAX_VALUE_LEN {
+                return Err(OAuthError::invalid_request(format!("parameter {} is too long", printable(&k))));
+            }
+            if v.is_empty() {
+                // RFC 6749 §3.1: a parameter without a value is treated as omitted.
+                continue;
+            }
+            if REPEATABLE.contains(&k.as_ref()) {
+                form.repeated.entry(k.into_owned()).or_default().push(v.into_owned());
+            } else if form.single.insert(k.to_string(), v.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is repeated",
+                    printable(&k)
+                )));
+            }
+        }
+        Ok(form)
+    }
+
+    /// A single-valued parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.single.get(name).map(String::as_str)
+    }
+
+    /// A required single-valued parameter.
+    pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is required")))
+    }
+
+    /// All values of a repeatable parameter.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.repeated.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// A parameter name as it may appear in an error description: bounded and printable.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_graphic()).take(40).collect()
+}
+
+impl FromRequest<AppState> for OAuthForm {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.settings().max_body_bytes;
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded").into());
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(HttpError::TooLarge);
+        }
+        let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+            Ok(b) => b,
+            Err(e) => {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                    || e.to_string().contains("length limit");
+                return Err(if too_large {
+                    HttpError::TooLarge
+                } else {
+                    OAuthError::invalid_request("the request body could not be read").into()
+                });
+            }
+        };
+        Ok(Self::parse(&bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wissel_core::ErrorCode;
+
+    #[test]
+    fn parses_and_refuses_duplicates() {
+        let f = OAuthForm::parse(b"grant_type=client_credentials&scope=a+b&resource=x&resource=y&empty=").unwrap();
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.get("scope"), Some("a b"));
+        assert_eq!(f.all("resource"), ["x", "y"]);
+        assert_eq!(f.get("empty"), None);
+        let e = OAuthForm::parse(b"scope=a&scope=b").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("scope"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = OAuthForm::parse(&body);
+        }
+    }
+}

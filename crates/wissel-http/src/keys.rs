@@ -1,0 +1,67 @@
+//! Applying the key rotation schedule through the store. Called by each node's maintenance loop
+//! and by `wissel keys rotate`; the store's conditional transitions keep concurrent nodes safe.
+
+use wissel_core::InternalError;
+use wissel_core::model::{KeyState, SigningAlg, SigningKeyRecord};
+use wissel_core::ports::Store;
+use wissel_crypto::keys::{MasterKey, generate};
+use wissel_crypto::rotation::{KeyAction, RotationPolicy, plan, plan_forced};
+use wissel_crypto::secret::generate_id;
+
+async fn create(store: &dyn Store, master: &MasterKey, alg: SigningAlg, state: KeyState, now: i64) -> Result<String, InternalError> {
+    let kid = generate_id();
+    if kid.is_empty() {
+        return Err(InternalError::new("random source failed"));
+    }
+    let k = generate(alg, &kid).map_err(InternalError::new)?;
+    let record = SigningKeyRecord {
+        kid: kid.clone(),
+        alg,
+        state,
+        private_key_enc: master.seal(&kid, &k.pkcs8).map_err(InternalError::new)?,
+        public_jwk: k.public_jwk,
+        created_at: now,
+        activated_at: (state == KeyState::Active).then_some(now),
+        retired_at: None,
+        publish_until: None,
+    };
+    store.insert_key(&record).await?;
+    Ok(kid)
+}
+
+/// Runs the schedule (or, when `forced`, an immediate rotation) and returns what was done.
+pub async fn rotate(
+    store: &dyn Store,
+    master: &MasterKey,
+    alg: SigningAlg,
+    policy: &RotationPolicy,
+    now: i64,
+    forced: bool,
+) -> Result<Vec<KeyAction>, InternalError> {
+    let keys = store.list_keys().await?;
+    let actions = if forced { plan_forced(&keys, now, policy) } else { plan(&keys, now, policy) };
+    let mut done = Vec::new();
+    for action in actions {
+        match &action {
+            KeyAction::CreateActive => {
+                create(store, master, alg, KeyState::Active, now).await?;
+            }
+            KeyAction::CreateNext => {
+                create(store, master, alg, KeyState::Next, now).await?;
+            }
+            KeyAction::Promote { next, current, publish_until } => {
+                // Activate first: for a moment two keys are active and the newest signs, so no
+                // instant exists without a signing key. Another node that won the race makes the
+                // transition a no-op.
+                if !store.transition_key(next, KeyState::Next, KeyState::Active, now, None).await? {
+                    continue;
+                }
+                if let Some(cur) = current {
+                    store.transition_key(cur, KeyState::Active, KeyState::Retired, now, Some(*publish_until)).await?;
+                }
+            }
+        }
+        done.push(action);
+    }
+    Ok(done)
+}

@@ -1,0 +1,17 @@
+//! The HTTP face of wissel: axum routes, the OAuth form parser, client authentication, the one
+//! error-to-response mapping, observability layers, and the state every node keeps (registry
+//! snapshot, key ring, revoked set, verified-token cache) in sync with the store.
+//!
+//! Depends on the ports of `wissel-core`, never on `wissel-store`.
+
+pub mod client_auth;
+pub mod error;
+pub mod form;
+pub mod keys;
+pub mod observe;
+pub mod routes;
+pub mod state;
+pub mod tokens;
+
+pub use routes::router;
+pub use state::{AppState, Settings};

@@ -1,0 +1,86 @@
+//! The introspection endpoint (RFC 7662), with signed responses on request (RFC 9701).
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use wissel_core::flows::introspect::{active_response, inactive_response, may_see};
+use wissel_core::ports::AuditEvent;
+use wissel_core::OAuthError;
+
+use super::{INTROSPECT_PATH, finish, no_store_json};
+use crate::client_auth::authenticate;
+use crate::error::HttpError;
+use crate::form::OAuthForm;
+use crate::observe::{Outcome, RequestId};
+use crate::state::AppState;
+use crate::tokens;
+
+/// The media type of a signed introspection response (RFC 9701 §5).
+const JWT_RESPONSE: &str = "application/token-introspection+jwt";
+
+pub(super) async fn introspect(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let mut outcome = Outcome::default();
+    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
+    finish(result, outcome)
+}
+
+fn wants_jwt(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_RESPONSE)))
+}
+
+async fn handle(
+    state: &AppState,
+    rid: &RequestId,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    outcome: &mut Outcome,
+) -> Result<Response, HttpError> {
+    let auth = authenticate(state, headers, form, &state.settings().endpoint(INTROSPECT_PATH)).await?;
+    let caller = auth.principal;
+    outcome.client = Some(caller.id().to_owned());
+    let value = form.require("token")?;
+    let resolved = tokens::resolve(state, value).await.map_err(OAuthError::from)?;
+    let visible = resolved.filter(|r| may_see(&caller, &r.token));
+    let members = match &visible {
+        Some(r) => active_response(&state.settings().issuer, &r.token, &state.registry()),
+        None => inactive_response(),
+    };
+    state.audit(&AuditEvent {
+        kind: "token_introspected",
+        outcome: if visible.is_some() { "active" } else { "inactive" }.into(),
+        actor: Some(caller.id().to_owned()),
+        client: visible.as_ref().map(|r| r.token.client_id.clone()),
+        api: visible.as_ref().map(|r| r.token.api.clone()),
+        subject: visible.as_ref().map(|r| r.token.subject.clone()),
+        grant: visible.as_ref().map(|r| r.token.grant_id.clone()),
+        jti: visible.as_ref().map(|r| r.token.jti.clone()),
+        request_id: Some(rid.0.clone()),
+    });
+    if !wants_jwt(headers) {
+        return Ok(no_store_json(&Value::Object(members)));
+    }
+    let claims = json!({
+        "iss": state.settings().issuer,
+        "aud": caller.id(),
+        "iat": state.now(),
+        "token_introspection": Value::Object(members),
+    });
+    let jwt = state.keys().sign("token-introspection+jwt", &claims).map_err(OAuthError::server_error)?;
+    let mut r = jwt.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JWT_RESPONSE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}

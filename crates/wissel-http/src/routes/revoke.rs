@@ -1,0 +1,72 @@
+//! The revocation endpoint (RFC 7009). A client revokes its own tokens; anything else, including
+//! an invalid or foreign token, is answered 200 with nothing written (RFC 7009 §2.2).
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use wissel_core::flows::revoke::revocation_for;
+use wissel_core::model::{Principal, TokenFormat};
+use wissel_core::ports::AuditEvent;
+use wissel_core::{ErrorCode, OAuthError};
+
+use super::{REVOKE_PATH, finish};
+use crate::client_auth::authenticate;
+use crate::error::HttpError;
+use crate::form::OAuthForm;
+use crate::observe::{Outcome, RequestId};
+use crate::state::AppState;
+use crate::tokens;
+
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let mut outcome = Outcome::default();
+    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
+    finish(result, outcome)
+}
+
+async fn handle(
+    state: &AppState,
+    rid: &RequestId,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    outcome: &mut Outcome,
+) -> Result<Response, HttpError> {
+    let auth = authenticate(state, headers, form, &state.settings().endpoint(REVOKE_PATH)).await?;
+    outcome.client = Some(auth.principal.id().to_owned());
+    let Principal::Client(client) = auth.principal else {
+        return Err(OAuthError::unauthorized_client("only the client a token was issued to can revoke it").into());
+    };
+    let value = form.require("token")?;
+    match form.get("token_type_hint") {
+        None | Some("access_token" | "refresh_token") => {}
+        Some(_) => {
+            return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token").into());
+        }
+    }
+    let resolved = tokens::resolve(state, value).await.map_err(OAuthError::from)?;
+    if let Some(r) = resolved
+        && let Some(revocation) = revocation_for(&client.id, &r.token)
+    {
+        let opaque = (r.token.format == TokenFormat::Opaque).then_some(&r.digest);
+        state.revoke(&revocation, opaque).await?;
+        state.audit(&AuditEvent {
+            kind: "token_revoked",
+            outcome: "success".into(),
+            actor: Some(client.id.clone()),
+            client: Some(r.token.client_id.clone()),
+            api: Some(r.token.api.clone()),
+            subject: Some(r.token.subject.clone()),
+            grant: Some(r.token.grant_id.clone()),
+            jti: Some(r.token.jti.clone()),
+            request_id: Some(rid.0.clone()),
+        });
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

@@ -1,0 +1,99 @@
+//! The token endpoint (RFC 6749 §3.2). Grants: `client_credentials`.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use wissel_core::model::{ClientAuthMethod, GrantType, Principal};
+use wissel_core::ports::AuditEvent;
+use wissel_core::scope::ScopeSet;
+use wissel_core::{ErrorCode, OAuthError};
+use wissel_core::flows::client_credentials::{self, ClientCredentialsRequest, NewIds};
+use wissel_crypto::secret::generate_id;
+
+use super::{TOKEN_PATH, finish, no_store_json};
+use crate::client_auth::authenticate;
+use crate::error::HttpError;
+use crate::form::OAuthForm;
+use crate::observe::{Outcome, RequestId};
+use crate::state::AppState;
+use crate::tokens;
+
+pub(super) async fn token(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let mut outcome = Outcome::default();
+    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
+    finish(result, outcome)
+}
+
+fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
+    let values = form.all("resource");
+    for r in values {
+        // RFC 8707 §2: an absolute URI without a fragment.
+        match url::Url::parse(r) {
+            Ok(u) if u.fragment().is_none() => {}
+            _ => return Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment")),
+        }
+    }
+    Ok(values.to_vec())
+}
+
+async fn handle(
+    state: &AppState,
+    rid: &RequestId,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    outcome: &mut Outcome,
+) -> Result<Response, HttpError> {
+    let grant_type = form.require("grant_type")?;
+    let auth = authenticate(state, headers, form, &state.settings().endpoint(TOKEN_PATH)).await?;
+    outcome.client = Some(auth.principal.id().to_owned());
+    let Principal::Client(client) = auth.principal else {
+        return Err(HttpError::OAuth {
+            error: OAuthError::invalid_client("an API cannot obtain tokens"),
+            basic: auth.method == ClientAuthMethod::ClientSecretBasic,
+        });
+    };
+    let grant = match grant_type {
+        "client_credentials" => GrantType::ClientCredentials,
+        _ => {
+            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "supported grant_type: client_credentials").into());
+        }
+    };
+    outcome.grant_type = Some(grant.as_str());
+    let req = ClientCredentialsRequest {
+        scope: form.get("scope").map(ScopeSet::parse).transpose()?,
+        audience: form.all("audience").to_vec(),
+        resource: parse_resources(form)?,
+        requested_token_type: form.get("requested_token_type").map(str::to_owned),
+    };
+    let ids = NewIds { jti: generate_id(), grant_id: generate_id() };
+    if ids.jti.is_empty() || ids.grant_id.is_empty() {
+        return Err(OAuthError::server_error("random source failed").into());
+    }
+    let registry = state.registry();
+    let decided = client_credentials::decide(&registry, &client, &req, state.now(), ids)?;
+    let value = tokens::mint(state, &decided).await?;
+    state.audit(&AuditEvent {
+        kind: "token_issued",
+        outcome: "success".into(),
+        actor: Some(client.id.clone()),
+        client: Some(client.id.clone()),
+        api: Some(decided.api.clone()),
+        subject: Some(decided.subject.clone()),
+        grant: Some(decided.grant_id.clone()),
+        jti: Some(decided.jti.clone()),
+        request_id: Some(rid.0.clone()),
+    });
+    Ok(no_store_json(&json!({
+        "access_token": value,
+        "token_type": "Bearer",
+        "expires_in": decided.expires_at - decided.issued_at,
+        "scope": decided.scope.to_string(),
+    })))
+}

@@ -1,0 +1,229 @@
+//! What a node keeps in memory, and how it stays in step with the store (DESIGN.md §5): the
+//! registry snapshot and key ring are reloaded when the store's generation changes; the revoked
+//! set follows the revocations table; verified tokens are cached by digest until they expire.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use wissel_core::InternalError;
+use wissel_core::model::{AccessToken, Digest, Registry, Revocation, RevocationKind, SigningAlg};
+use wissel_core::ports::{AuditEvent, AuditSink, Clock, Store};
+use wissel_crypto::keyring::KeyRing;
+use wissel_crypto::keys::MasterKey;
+use wissel_crypto::rotation::RotationPolicy;
+
+/// Server settings the HTTP layer needs, already validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer URL, without a trailing slash; endpoints live under it.
+    pub issuer: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The algorithm of newly created signing keys.
+    pub signing_alg: SigningAlg,
+    /// The key rotation schedule.
+    pub rotation: RotationPolicy,
+    /// How often a node checks the store for configuration changes and new revocations: the
+    /// bound on how stale another node's view can be.
+    pub sync_interval: Duration,
+    /// How often keys are rotated when due and expired rows purged.
+    pub maintenance_interval: Duration,
+    /// Rows deleted per table per purge.
+    pub purge_batch: i64,
+    /// Most verified tokens kept in the introspection cache.
+    pub token_cache_capacity: u64,
+    /// How long a fetched client `jwks_uri` document is used before it is fetched again.
+    pub jwks_uri_ttl: Duration,
+}
+
+impl Settings {
+    /// The URL of an endpoint path under the issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+/// The set of revoked token ids and grant ids, each kept until the last token it covers expires.
+#[derive(Default)]
+struct RevokedSet {
+    entries: RwLock<HashMap<(RevocationKind, String), i64>>,
+    last_seq: AtomicI64,
+}
+
+impl RevokedSet {
+    fn insert(&self, r: &Revocation) {
+        let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        e.insert((r.kind, r.id.clone()), r.expires_at);
+    }
+    fn contains(&self, token: &AccessToken) -> bool {
+        let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        e.contains_key(&(RevocationKind::Token, token.jti.clone()))
+            || e.contains_key(&(RevocationKind::Grant, token.grant_id.clone()))
+    }
+    fn prune(&self, now: i64) {
+        let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        e.retain(|_, exp| *exp > now);
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    master: MasterKey,
+    audit: Arc<dyn AuditSink>,
+    registry: RwLock<Arc<Registry>>,
+    keys: RwLock<Arc<KeyRing>>,
+    revoked: RevokedSet,
+    token_cache: moka::sync::Cache<Digest, Arc<AccessToken>>,
+    jwks_cache: moka::sync::Cache<String, Arc<JwkSet>>,
+    http: reqwest::Client,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// The shared state of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Builds the state from the store: the registry, the key ring and every live revocation.
+    pub async fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: MasterKey,
+        audit: Arc<dyn AuditSink>,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<Self, InternalError> {
+        let registry = store.load_registry().await?;
+        let keys = store.list_keys().await?;
+        let ring = KeyRing::load(&keys, &master, clock.now()).map_err(InternalError::new)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(InternalError::new)?;
+        let token_cache = moka::sync::Cache::builder()
+            .max_capacity(settings.token_cache_capacity)
+            .time_to_live(Duration::from_secs(300))
+            .build();
+        let jwks_cache = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(settings.jwks_uri_ttl)
+            .build();
+        let state = Self(Arc::new(Inner {
+            settings,
+            store,
+            clock,
+            master,
+            audit,
+            registry: RwLock::new(Arc::new(registry)),
+            keys: RwLock::new(Arc::new(ring)),
+            revoked: RevokedSet::default(),
+            token_cache,
+            jwks_cache,
+            http,
+            metrics,
+        }));
+        state.poll_revocations().await?;
+        Ok(state)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+    /// The clock.
+    pub fn now(&self) -> i64 {
+        self.0.clock.now()
+    }
+    /// The master key.
+    pub fn master(&self) -> &MasterKey {
+        &self.0.master
+    }
+    /// The current registry snapshot.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.0.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.0.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// The Prometheus handle, when metrics are on.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+    /// The HTTP client for fetching client JWK Sets.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.0.http
+    }
+    /// Fetched `jwks_uri` documents.
+    pub(crate) fn jwks_cache(&self) -> &moka::sync::Cache<String, Arc<JwkSet>> {
+        &self.0.jwks_cache
+    }
+    /// Verified tokens by digest.
+    pub(crate) fn token_cache(&self) -> &moka::sync::Cache<Digest, Arc<AccessToken>> {
+        &self.0.token_cache
+    }
+    /// Records an audit event.
+    pub fn audit(&self, event: &AuditEvent) {
+        self.0.audit.record(event);
+    }
+
+    /// True when the token or its grant has been revoked.
+    pub fn is_revoked(&self, token: &AccessToken) -> bool {
+        self.0.revoked.contains(token)
+    }
+
+    /// Records a revocation in the store and in this node's set at once.
+    pub async fn revoke(&self, r: &Revocation, opaque: Option<&Digest>) -> Result<(), InternalError> {
+        self.0.store.revoke(r, opaque, self.now()).await?;
+        self.0.revoked.insert(r);
+        Ok(())
+    }
+
+    /// Reloads the registry and key ring when the store's generation has moved.
+    pub async fn sync_config(&self) -> Result<bool, InternalError> {
+        let generation = self.0.store.generation().await?;
+        if generation == self.registry().generation {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Reloads the registry and key ring unconditionally.
+    pub async fn reload(&self) -> Result<(), InternalError> {
+        let registry = self.0.store.load_registry().await?;
+        let keys = self.0.store.list_keys().await?;
+        let ring = KeyRing::load(&keys, &self.0.master, self.now()).map_err(InternalError::new)?;
+        *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        *self.0.registry.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+        Ok(())
+    }
+
+    /// Adds revocations recorded by any node since the last poll.
+    pub async fn poll_revocations(&self) -> Result<(), InternalError> {
+        // Re-reading the last few seconds covers transactions that took a sequence number
+        // early and committed late; inserting twice is harmless.
+        let since = self.now().saturating_sub(5);
+        let after = self.0.revoked.last_seq.load(Ordering::Acquire);
+        let rows = self.0.store.revocations_since(after, since).await?;
+        let mut max = after;
+        for (seq, r) in rows {
+            self.0.revoked.insert(&r);
+            max = max.max(seq);
+        }
+        self.0.revoked.last_seq.store(max, Ordering::Release);
+        self.0.revoked.prune(self.now());
+        Ok(())
+    }
+}

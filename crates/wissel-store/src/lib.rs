@@ -1,0 +1,216 @@
+//! Storage for wissel: the `wissel_core::ports` store traits over SQLite (embedded, the default)
+//! and PostgreSQL (several nodes). The SQL is written once with `$n` placeholders and
+//! instantiated for both drivers by [`sql`]; only the schema differs per backend.
+//!
+//! Every invariant that must hold across nodes is one conditional statement: `record_jti` is an
+//! insert guarded by the primary key, key transitions update only from the expected state.
+
+mod migrations;
+mod sql;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use wissel_core::InternalError;
+use wissel_core::model::{
+    AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
+    SigningKeyRecord, User,
+};
+use wissel_core::ports::{KeyStore, RegistryStore, Store, StoreResult, TokenStore};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `sqlite://path` or `sqlite::memory:`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl BackendKind {
+    /// The backend of a storage URL, or `None` for an unsupported scheme.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+enum Backend {
+    /// One writer connection, so writes never fight over SQLite's lock, and a pool of readers
+    /// that WAL mode lets run beside it: lookups never queue behind writes.
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// The store: SQLite or PostgreSQL behind the same traits.
+pub struct SqlStore {
+    backend: Backend,
+}
+
+fn internal(e: impl std::fmt::Display) -> InternalError {
+    InternalError::new(format!("database: {e}"))
+}
+
+impl SqlStore {
+    /// Connects to `url` (creating a SQLite file when missing). Does not migrate.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let backend = match BackendKind::of_url(url) {
+            Some(BackendKind::Sqlite) => {
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(internal)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.clone())
+                    .await
+                    .map_err(internal)?;
+                let reader = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts.read_only(true))
+                    .await
+                    .map_err(internal)?;
+                Backend::Sqlite { writer, reader }
+            }
+            Some(BackendKind::Postgres) => Backend::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await
+                    .map_err(internal)?,
+            ),
+            None => return Err(InternalError::new("storage url must start with sqlite: or postgres://")),
+        };
+        Ok(Self { backend })
+    }
+
+    /// Runs the pending migrations of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => migrations::sqlite().run(writer).await.map_err(internal),
+            Backend::Postgres(pool) => migrations::postgres().run(pool).await.map_err(internal),
+        }
+    }
+
+    /// Which backend this is.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite { .. } => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Calls `sql::sqlite::$f` with the writer or reader pool, or `sql::postgres::$f`.
+macro_rules! dispatch {
+    ($self:ident, $pool:ident, $f:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite { writer, reader } => {
+                let _ = (&writer, &reader);
+                sql::sqlite::$f($pool!(writer, reader), $($arg),*).await
+            }
+            Backend::Postgres(p) => sql::postgres::$f(p, $($arg),*).await,
+        }
+    };
+}
+macro_rules! write_pool {
+    ($w:ident, $r:ident) => {
+        $w
+    };
+}
+macro_rules! read_pool {
+    ($w:ident, $r:ident) => {
+        $r
+    };
+}
+
+#[async_trait]
+impl RegistryStore for SqlStore {
+    async fn load_registry(&self) -> StoreResult<Registry> {
+        dispatch!(self, read_pool, load_registry())
+    }
+    async fn generation(&self) -> StoreResult<i64> {
+        dispatch!(self, read_pool, generation())
+    }
+    async fn apply(&self, plan: &Provisioning, now: i64) -> StoreResult<ApplyReport> {
+        dispatch!(self, write_pool, apply(plan, now))
+    }
+    async fn create_client(&self, client: &Client, now: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, create_client(client, now))
+    }
+    async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
+        dispatch!(self, read_pool, find_user(username))
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn insert_access_token(&self, digest: &Digest, token: &AccessToken) -> StoreResult<()> {
+        dispatch!(self, write_pool, insert_access_token(digest, token))
+    }
+    async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {
+        dispatch!(self, read_pool, find_access_token(digest))
+    }
+    async fn revoke(&self, revocation: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()> {
+        dispatch!(self, write_pool, revoke(revocation, opaque, now))
+    }
+    async fn revocations_since(&self, after_seq: i64, recorded_since: i64) -> StoreResult<Vec<(i64, Revocation)>> {
+        dispatch!(self, read_pool, revocations_since(after_seq, recorded_since))
+    }
+    async fn record_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, record_jti(issuer, jti, expires_at))
+    }
+    async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64> {
+        dispatch!(self, write_pool, purge_expired(now, batch))
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        dispatch!(self, read_pool, list_keys())
+    }
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        dispatch!(self, write_pool, insert_key(key))
+    }
+    async fn transition_key(
+        &self,
+        kid: &str,
+        from: KeyState,
+        to: KeyState,
+        at: i64,
+        publish_until: Option<i64>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, write_pool, transition_key(kid, from, to, at, publish_until))
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        dispatch!(self, read_pool, ping())
+    }
+}

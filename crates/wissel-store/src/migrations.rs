@@ -1,0 +1,28 @@
+//! The versioned schema of each backend, embedded in the binary and run by sqlx's migrator
+//! (which records versions and checksums in `_sqlx_migrations` and, on PostgreSQL, takes an
+//! advisory lock so that nodes starting together migrate once).
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlSafeStr;
+
+const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+
+fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        list.iter()
+            .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, sql.into_sql_str(), false))
+            .collect(),
+    )
+}
+
+pub(crate) fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+pub(crate) fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}

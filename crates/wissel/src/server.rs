@@ -1,0 +1,156 @@
+//! Starting a node: connect and migrate the store, apply the declared entities, make sure a
+//! signing key exists, build the state, serve HTTP, and run the maintenance loop (sync with the
+//! store, rotate keys, purge expired rows) until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wissel_core::ports::{Clock, Store};
+use wissel_crypto::keys::MasterKey;
+use wissel_http::observe::LogAudit;
+use wissel_http::{AppState, Settings};
+use wissel_store::SqlStore;
+
+use crate::config::Config;
+use crate::provision;
+
+/// The process-wide Prometheus recorder (the `metrics` facade has one global recorder).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Connects to the configured store and migrates it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
+    let store = SqlStore::connect(&config.storage_url).await.context("opening storage")?;
+    store.migrate().await.context("migrating storage")?;
+    Ok(Arc::new(store))
+}
+
+/// A running node.
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops accepting, drains in-flight requests and stops the maintenance loop.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until the server stops (after a signal, when `serve` installed one).
+    pub async fn wait(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// A sender that stops the server.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts a node on `config.listen` (port 0 picks a free port).
+pub async fn start(config: &Config, master: MasterKey, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let store = open_store(config).await?;
+    let report = provision::apply(store.as_ref(), &config.declared, clock.now()).await.context("applying the configuration")?;
+    tracing::info!(created = report.created, updated = report.updated, unchanged = report.unchanged, "configuration applied");
+    wissel_http::keys::rotate(store.as_ref(), &master, config.signing_alg, &config.rotation, clock.now(), false)
+        .await
+        .context("preparing signing keys")?;
+    let settings = Settings {
+        issuer: config.issuer.clone(),
+        max_body_bytes: config.max_body_bytes,
+        signing_alg: config.signing_alg,
+        rotation: config.rotation,
+        sync_interval: config.sync_interval,
+        maintenance_interval: config.maintenance_interval,
+        purge_batch: config.purge_batch,
+        token_cache_capacity: config.token_cache_capacity,
+        jwks_uri_ttl: config.jwks_uri_ttl,
+    };
+    let metrics = if config.metrics { metrics_handle() } else { None };
+    let store: Arc<dyn Store> = store;
+    let state = AppState::new(settings, store, clock, master, Arc::new(LogAudit), metrics).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(false);
+
+    let app = wissel_http::router(state.clone()).into_make_service();
+    let mut stop = rx.clone();
+    let http = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            tracing::error!(cause = %e, "http server failed");
+        }
+    });
+    let maintenance = tokio::spawn(maintain(state.clone(), rx));
+    tracing::info!(%addr, issuer = %config.issuer, "wissel is serving");
+    Ok(Server { addr, state, shutdown: tx, tasks: vec![http, maintenance] })
+}
+
+/// Keeps a node in step with the store: every sync interval, configuration generation and
+/// revocations; every maintenance interval, key rotation, key-ring refresh and purging.
+async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut sync = tokio::time::interval(state.settings().sync_interval);
+    let mut maintenance = tokio::time::interval(state.settings().maintenance_interval);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+            _ = sync.tick() => {
+                if let Err(e) = state.sync_config().await {
+                    tracing::warn!(cause = %e, "configuration sync failed");
+                }
+                if let Err(e) = state.poll_revocations().await {
+                    tracing::warn!(cause = %e, "revocation sync failed");
+                }
+            }
+            _ = maintenance.tick() => {
+                let s = state.settings();
+                match wissel_http::keys::rotate(state.store(), state.master(), s.signing_alg, &s.rotation, state.now(), false).await {
+                    Ok(done) if !done.is_empty() => tracing::info!(actions = ?done, "signing keys rotated"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(cause = %e, "key rotation failed"),
+                }
+                // Time alone can end a retired key's publication, so rebuild the ring.
+                if let Err(e) = state.reload().await {
+                    tracing::warn!(cause = %e, "reload failed");
+                }
+                match state.store().purge_expired(state.now(), s.purge_batch).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "expired rows purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(cause = %e, "purge failed"),
+                }
+            }
+        }
+    }
+}

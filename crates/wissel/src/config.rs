@@ -819,7 +819,7 @@ mod tests {
     fn minimal_config_has_defaults() {
         let c = load("issuer = \"http://127.0.0.1:8080\"").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.storage_url, "sqlite://wissel.db");
+        assert_eq!(c.storage_url, "sqlite://./wissel.db", "relative to the configuration file");
         assert_eq!(c.signing_alg, SigningAlg::ES256);
     }
 

@@ -42,7 +42,7 @@ pub fn plan(keys: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> Vec
     let active = find(keys, KeyState::Active);
     let next = find(keys, KeyState::Next);
     match (active, next) {
-        (None, None) => vec![KeyAction::CreateActive],
+        (None, None) => vec![KeyAction::CreateActive, KeyAction::CreateNext],
         (None, Some(n)) => vec![promote(n, None, now, policy)],
         (Some(_), None) => vec![KeyAction::CreateNext],
         (Some(a), Some(n)) => {
@@ -54,8 +54,8 @@ pub fn plan(keys: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> Vec
     }
 }
 
-/// An operator's `keys rotate`: promote the next key now (creating one first when there is
-/// none), then publish a new next key.
+/// An operator's `keys rotate`: promote the next key now, then publish a new next key. When no
+/// next key exists yet, one is created first (the caller plans again to promote it).
 pub fn plan_forced(keys: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> Vec<KeyAction> {
     let active = find(keys, KeyState::Active);
     match find(keys, KeyState::Next) {
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn bootstraps_then_publishes_next() {
-        assert_eq!(plan(&[], 0, &P), vec![KeyAction::CreateActive]);
+        assert_eq!(plan(&[], 0, &P), vec![KeyAction::CreateActive, KeyAction::CreateNext]);
         assert_eq!(plan(&[key("a", KeyState::Active, 0)], 1, &P), vec![KeyAction::CreateNext]);
     }
 

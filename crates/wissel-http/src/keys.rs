@@ -38,7 +38,11 @@ pub async fn rotate(
     now: i64,
     forced: bool,
 ) -> Result<Vec<KeyAction>, InternalError> {
-    let keys = store.list_keys().await?;
+    let mut keys = store.list_keys().await?;
+    if forced && !keys.iter().any(|k| k.state == KeyState::Next) {
+        create(store, master, alg, KeyState::Next, now).await?;
+        keys = store.list_keys().await?;
+    }
     let actions = if forced { plan_forced(&keys, now, policy) } else { plan(&keys, now, policy) };
     let mut done = Vec::new();
     for action in actions {

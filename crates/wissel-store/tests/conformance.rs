@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wissel_core::model::*;
-use wissel_core::ports::Store;
+use wissel_core::ports::{KeyStore, RegistryStore, Store, TokenStore};
 use wissel_core::scope::ScopeSet;
 use wissel_store::SqlStore;
 

@@ -71,8 +71,19 @@ impl Server {
     }
 }
 
-/// Starts a node on `config.listen` (port 0 picks a free port).
+/// Starts a node on `config.listen`.
 pub async fn start(config: &Config, master: MasterKey, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    start_on(config, listener, master, clock).await
+}
+
+/// Starts a node on a listener the caller bound (tests bind port 0 first to learn the issuer).
+pub async fn start_on(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Server> {
     let store = open_store(config).await?;
     let report = provision::apply(store.as_ref(), &config.declared, clock.now()).await.context("applying the configuration")?;
     tracing::info!(created = report.created, updated = report.updated, unchanged = report.unchanged, "configuration applied");
@@ -93,7 +104,6 @@ pub async fn start(config: &Config, master: MasterKey, clock: Arc<dyn Clock>) ->
     let metrics = if config.metrics { metrics_handle() } else { None };
     let store: Arc<dyn Store> = store;
     let state = AppState::new(settings, store, clock, master, Arc::new(LogAudit), metrics).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
 

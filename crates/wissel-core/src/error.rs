@@ -61,7 +61,11 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a code and a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), internal: None }
+        Self {
+            code,
+            description: description.into(),
+            internal: None,
+        }
     }
     /// `invalid_request`.
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {

@@ -332,8 +332,14 @@ impl Registry {
         }
         Self {
             generation,
-            clients: clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect(),
-            apis: apis.into_iter().map(|a| (a.id.clone(), Arc::new(a))).collect(),
+            clients: clients
+                .into_iter()
+                .map(|c| (c.id.clone(), Arc::new(c)))
+                .collect(),
+            apis: apis
+                .into_iter()
+                .map(|a| (a.id.clone(), Arc::new(a)))
+                .collect(),
             links: links
                 .into_iter()
                 .map(|l| ((l.client.clone(), l.api.clone()), Arc::new(l)))

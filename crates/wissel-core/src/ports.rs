@@ -56,10 +56,19 @@ pub trait TokenStore: Send + Sync {
     /// An opaque access token by digest, with whether it has been revoked.
     async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>>;
     /// Records a revocation (idempotent); when `opaque` is given that stored token is marked too.
-    async fn revoke(&self, revocation: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()>;
+    async fn revoke(
+        &self,
+        revocation: &Revocation,
+        opaque: Option<&Digest>,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Revocations with a sequence number above `after_seq`, or recorded at or after
     /// `recorded_since` (the overlap covers transactions that committed out of order).
-    async fn revocations_since(&self, after_seq: i64, recorded_since: i64) -> StoreResult<Vec<(i64, Revocation)>>;
+    async fn revocations_since(
+        &self,
+        after_seq: i64,
+        recorded_since: i64,
+    ) -> StoreResult<Vec<(i64, Revocation)>>;
     /// Records a client-assertion `jti`; `false` when this issuer already used it (a replay).
     async fn record_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> StoreResult<bool>;
     /// Deletes up to `batch` expired rows of each kind; returns how many went.

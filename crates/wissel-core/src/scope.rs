@@ -97,7 +97,9 @@ impl fmt::Display for ScopeSet {
 /// True when `token` is a non-empty RFC 6749 `scope-token`.
 pub fn is_scope_token(token: &str) -> bool {
     !token.is_empty()
-        && token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// The sources of one grant's scope. `None` means "this source does not apply to this grant"
@@ -197,7 +199,11 @@ mod tests {
         let off = ScopeSet::from_tokens(["r", "w", "x"]);
         let all = ScopeSet::from_tokens(["r", "w"]);
         let g = granted_scopes(ScopeSources {
-            requested: None, offered: &off, allowed: &all, authorized: None, consented: None,
+            requested: None,
+            offered: &off,
+            allowed: &all,
+            authorized: None,
+            consented: None,
         });
         assert_eq!(g.to_string(), "r w");
     }

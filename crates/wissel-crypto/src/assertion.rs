@@ -61,7 +61,8 @@ pub fn verify_assertion(
     jwks: &JwkSet,
     check: AssertionCheck<'_>,
 ) -> Result<VerifiedAssertion, &'static str> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "client_assertion is not a JWT")?;
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| "client_assertion is not a JWT")?;
     let alg = match check.alg {
         SigningAlg::ES256 => Algorithm::ES256,
         SigningAlg::RS256 => Algorithm::RS256,
@@ -82,7 +83,9 @@ pub fn verify_assertion(
         .map(|d| d.claims)
         .ok_or("client_assertion signature does not verify with the client's keys")?;
 
-    if claims.iss.as_deref() != Some(check.client_id) || claims.sub.as_deref() != Some(check.client_id) {
+    if claims.iss.as_deref() != Some(check.client_id)
+        || claims.sub.as_deref() != Some(check.client_id)
+    {
         return Err("client_assertion iss and sub must both be the client_id");
     }
     let aud_ok = match &claims.aud {
@@ -100,11 +103,18 @@ pub fn verify_assertion(
     if exp > check.now.saturating_add(MAX_ASSERTION_LIFETIME) {
         return Err("client_assertion lives too long (exp at most 5 minutes ahead)");
     }
-    if claims.iat.is_some_and(|iat| iat > check.now.saturating_add(LEEWAY))
-        || claims.nbf.is_some_and(|nbf| nbf > check.now.saturating_add(LEEWAY))
+    if claims
+        .iat
+        .is_some_and(|iat| iat > check.now.saturating_add(LEEWAY))
+        || claims
+            .nbf
+            .is_some_and(|nbf| nbf > check.now.saturating_add(LEEWAY))
     {
         return Err("client_assertion is not valid yet");
     }
-    let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256).ok_or("client_assertion needs a jti")?;
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or("client_assertion needs a jti")?;
     Ok(VerifiedAssertion { jti, exp })
 }

@@ -39,7 +39,11 @@ impl SigningKey {
             SigningAlg::RS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| err(&e))?),
             SigningAlg::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| err(&e))?),
         };
-        Ok(Self { kid: kid.into(), alg, pair })
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            pair,
+        })
     }
 
     /// The key id.
@@ -63,12 +67,21 @@ impl SigningKey {
     fn sign_bytes(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let fail = |_| CryptoError::Key("signing failed".into());
         match &self.pair {
-            Pair::Ec(k) => Ok(k.sign(&SystemRandom::new(), msg).map_err(fail)?.as_ref().to_vec()),
+            Pair::Ec(k) => Ok(k
+                .sign(&SystemRandom::new(), msg)
+                .map_err(fail)?
+                .as_ref()
+                .to_vec()),
             Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
             Pair::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .map_err(fail)?;
+                k.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(fail)?;
                 Ok(sig)
             }
         }
@@ -109,7 +122,11 @@ pub struct KeyRing {
 impl KeyRing {
     /// Builds the ring from stored keys: decrypts the active key, and publishes `next`, `active`
     /// and `retired` keys whose publication has not ended at `now`.
-    pub fn load(records: &[SigningKeyRecord], master: &MasterKey, now: i64) -> Result<Self, CryptoError> {
+    pub fn load(
+        records: &[SigningKeyRecord],
+        master: &MasterKey,
+        now: i64,
+    ) -> Result<Self, CryptoError> {
         let mut active: Option<(i64, SigningKey)> = None;
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
@@ -125,11 +142,22 @@ impl KeyRing {
             }
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(r.public_jwk.clone())
                 .map_err(|e| CryptoError::Key(format!("{}: {e}", r.kid)))?;
-            let key = DecodingKey::from_jwk(&jwk).map_err(|e| CryptoError::Key(format!("{}: {e}", r.kid)))?;
-            verifiers.insert(r.kid.clone(), Verifier { key, validation: signature_only(jwt_alg(r.alg)) });
+            let key = DecodingKey::from_jwk(&jwk)
+                .map_err(|e| CryptoError::Key(format!("{}: {e}", r.kid)))?;
+            verifiers.insert(
+                r.kid.clone(),
+                Verifier {
+                    key,
+                    validation: signature_only(jwt_alg(r.alg)),
+                },
+            );
             published.push(r.public_jwk.clone());
         }
-        Ok(Self { active: active.map(|(_, k)| k), verifiers, jwks: json!({ "keys": published }) })
+        Ok(Self {
+            active: active.map(|(_, k)| k),
+            verifiers,
+            jwks: json!({ "keys": published }),
+        })
     }
 
     /// The signing key, if one is active.
@@ -159,7 +187,9 @@ impl KeyRing {
         if header.typ.as_deref() != Some(typ) {
             return None;
         }
-        jsonwebtoken::decode::<T>(token, &verifier.key, &verifier.validation).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<T>(token, &verifier.key, &verifier.validation)
+            .ok()
+            .map(|d| d.claims)
     }
 }
 
@@ -179,7 +209,11 @@ mod tests {
             created_at: 0,
             activated_at: None,
             retired_at: None,
-            publish_until: if state == KeyState::Retired { Some(100) } else { None },
+            publish_until: if state == KeyState::Retired {
+                Some(100)
+            } else {
+                None
+            },
         }
     }
 
@@ -216,8 +250,18 @@ mod tests {
     #[test]
     fn foreign_signatures_fail() {
         let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
-        let ours = KeyRing::load(&[record(&mk, "a", SigningAlg::ES256, KeyState::Active)], &mk, 0).unwrap();
-        let theirs = KeyRing::load(&[record(&mk, "a", SigningAlg::ES256, KeyState::Active)], &mk, 0).unwrap();
+        let ours = KeyRing::load(
+            &[record(&mk, "a", SigningAlg::ES256, KeyState::Active)],
+            &mk,
+            0,
+        )
+        .unwrap();
+        let theirs = KeyRing::load(
+            &[record(&mk, "a", SigningAlg::ES256, KeyState::Active)],
+            &mk,
+            0,
+        )
+        .unwrap();
         let t = theirs.sign("at+jwt", &json!({"sub": "x"})).unwrap();
         assert!(ours.verify::<Value>(&t, "at+jwt").is_none());
         assert!(ours.verify::<Value>("garbage", "at+jwt").is_none());

@@ -31,7 +31,10 @@ impl MasterKey {
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
             .map_err(|_| CryptoError::MasterKey("not base64".into()))?;
         if bytes.len() != 32 {
-            return Err(CryptoError::MasterKey(format!("{} bytes; 32 needed", bytes.len())));
+            return Err(CryptoError::MasterKey(format!(
+                "{} bytes; 32 needed",
+                bytes.len()
+            )));
         }
         let key = UnboundKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| CryptoError::MasterKey("unusable".into()))?;
@@ -55,7 +58,11 @@ impl MasterKey {
             .map_err(|_| CryptoError::Key("no randomness".into()))?;
         let mut buf = plain.to_vec();
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| CryptoError::Key("encryption failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -68,7 +75,8 @@ impl MasterKey {
             return Err(CryptoError::Decrypt(kid.into()));
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt(kid.into()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| CryptoError::Decrypt(kid.into()))?;
         let mut buf = rest.to_vec();
         let plain = self
             .0

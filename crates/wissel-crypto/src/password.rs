@@ -15,7 +15,9 @@ pub fn hash_password(password: &str) -> Result<String, CryptoError> {
 
 /// True when `password` matches the PHC string `hash`. A malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// True when `hash` is a PHC string this module can verify.

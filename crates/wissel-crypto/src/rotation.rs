@@ -34,7 +34,9 @@ pub enum KeyAction {
 }
 
 fn find(keys: &[SigningKeyRecord], state: KeyState) -> Option<&SigningKeyRecord> {
-    keys.iter().filter(|k| k.state == state).max_by_key(|k| k.created_at)
+    keys.iter()
+        .filter(|k| k.state == state)
+        .max_by_key(|k| k.created_at)
 }
 
 /// What the schedule asks for at `now`.
@@ -47,9 +49,14 @@ pub fn plan(keys: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> Vec
         (Some(_), None) => vec![KeyAction::CreateNext],
         (Some(a), Some(n)) => {
             let due = policy.rotate_after > 0
-                && now.saturating_sub(a.activated_at.unwrap_or(a.created_at)) >= policy.rotate_after;
+                && now.saturating_sub(a.activated_at.unwrap_or(a.created_at))
+                    >= policy.rotate_after;
             let known = now.saturating_sub(n.created_at) >= policy.publish_before;
-            if due && known { vec![promote(n, Some(a), now, policy), KeyAction::CreateNext] } else { vec![] }
+            if due && known {
+                vec![promote(n, Some(a), now, policy), KeyAction::CreateNext]
+            } else {
+                vec![]
+            }
         }
     }
 }
@@ -65,7 +72,12 @@ pub fn plan_forced(keys: &[SigningKeyRecord], now: i64, policy: &RotationPolicy)
     }
 }
 
-fn promote(n: &SigningKeyRecord, a: Option<&SigningKeyRecord>, now: i64, p: &RotationPolicy) -> KeyAction {
+fn promote(
+    n: &SigningKeyRecord,
+    a: Option<&SigningKeyRecord>,
+    now: i64,
+    p: &RotationPolicy,
+) -> KeyAction {
     KeyAction::Promote {
         next: n.kid.clone(),
         current: a.map(|a| a.kid.clone()),
@@ -91,12 +103,22 @@ mod tests {
             publish_until: None,
         }
     }
-    const P: RotationPolicy = RotationPolicy { rotate_after: 1000, publish_before: 100, keep_retired: 50 };
+    const P: RotationPolicy = RotationPolicy {
+        rotate_after: 1000,
+        publish_before: 100,
+        keep_retired: 50,
+    };
 
     #[test]
     fn bootstraps_then_publishes_next() {
-        assert_eq!(plan(&[], 0, &P), vec![KeyAction::CreateActive, KeyAction::CreateNext]);
-        assert_eq!(plan(&[key("a", KeyState::Active, 0)], 1, &P), vec![KeyAction::CreateNext]);
+        assert_eq!(
+            plan(&[], 0, &P),
+            vec![KeyAction::CreateActive, KeyAction::CreateNext]
+        );
+        assert_eq!(
+            plan(&[key("a", KeyState::Active, 0)], 1, &P),
+            vec![KeyAction::CreateNext]
+        );
     }
 
     #[test]
@@ -107,7 +129,11 @@ mod tests {
         assert_eq!(
             plan(&keys, 1050, &P),
             vec![
-                KeyAction::Promote { next: "n".into(), current: Some("a".into()), publish_until: 1100 },
+                KeyAction::Promote {
+                    next: "n".into(),
+                    current: Some("a".into()),
+                    publish_until: 1100
+                },
                 KeyAction::CreateNext
             ]
         );
@@ -116,8 +142,18 @@ mod tests {
     #[test]
     fn forced_rotation_promotes_at_once() {
         let keys = [key("a", KeyState::Active, 0), key("n", KeyState::Next, 5)];
-        assert_eq!(plan_forced(&keys, 6, &P)[0], KeyAction::Promote { next: "n".into(), current: Some("a".into()), publish_until: 56 });
-        let off = RotationPolicy { rotate_after: 0, ..P };
+        assert_eq!(
+            plan_forced(&keys, 6, &P)[0],
+            KeyAction::Promote {
+                next: "n".into(),
+                current: Some("a".into()),
+                publish_until: 56
+            }
+        );
+        let off = RotationPolicy {
+            rotate_after: 0,
+            ..P
+        };
         assert!(plan(&keys, 1_000_000, &off).is_empty());
     }
 }

@@ -29,14 +29,26 @@ pub struct Authenticated {
 }
 
 enum Presented<'a> {
-    Basic { id: String, secret: String },
-    Post { id: &'a str, secret: &'a str },
-    Assertion { assertion: &'a str, id: Option<&'a str> },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: &'a str,
+        secret: &'a str,
+    },
+    Assertion {
+        assertion: &'a str,
+        id: Option<&'a str>,
+    },
     IdOnly(&'a str),
 }
 
 fn fail(basic: bool, d: &'static str) -> HttpError {
-    HttpError::OAuth { error: OAuthError::invalid_client(d), basic }
+    HttpError::OAuth {
+        error: OAuthError::invalid_client(d),
+        basic,
+    }
 }
 
 fn invalid_request(d: &'static str) -> HttpError {
@@ -49,16 +61,26 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| -> String { form_urlencoded::parse(format!("x={s}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default() };
+    let decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .next()
+            .unwrap_or_default()
+    };
     let (id, secret) = (decode(id), decode(secret));
     (!id.is_empty()).then_some((id, secret))
 }
 
 fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'a>, HttpError> {
-    let authz = headers.get_all(header::AUTHORIZATION).iter().collect::<Vec<_>>();
+    let authz = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .collect::<Vec<_>>();
     if authz.len() > 1 {
         return Err(invalid_request("more than one Authorization header"));
     }
@@ -68,7 +90,9 @@ fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'
     let client_id = form.get("client_id");
     if let Some(h) = authz.first() {
         if secret_param.is_some() || assertion.is_some() {
-            return Err(invalid_request("use exactly one client authentication method"));
+            return Err(invalid_request(
+                "use exactly one client authentication method",
+            ));
         }
         let (id, secret) = h
             .to_str()
@@ -76,16 +100,27 @@ fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'
             .and_then(parse_basic)
             .ok_or_else(|| fail(true, "malformed Basic credentials"))?;
         if client_id.is_some_and(|c| c != id) {
-            return Err(invalid_request("client_id does not match the Basic credentials"));
+            return Err(invalid_request(
+                "client_id does not match the Basic credentials",
+            ));
         }
         return Ok(Presented::Basic { id, secret });
     }
     match (assertion, assertion_type, secret_param) {
-        (Some(_), _, Some(_)) => Err(invalid_request("use exactly one client authentication method")),
-        (Some(a), Some(JWT_BEARER), None) => Ok(Presented::Assertion { assertion: a, id: client_id }),
-        (Some(_), Some(_), None) => Err(invalid_request("client_assertion_type must be jwt-bearer (RFC 7523)")),
+        (Some(_), _, Some(_)) => Err(invalid_request(
+            "use exactly one client authentication method",
+        )),
+        (Some(a), Some(JWT_BEARER), None) => Ok(Presented::Assertion {
+            assertion: a,
+            id: client_id,
+        }),
+        (Some(_), Some(_), None) => Err(invalid_request(
+            "client_assertion_type must be jwt-bearer (RFC 7523)",
+        )),
         (Some(_), None, None) => Err(invalid_request("client_assertion_type is required")),
-        (None, Some(_), _) => Err(invalid_request("client_assertion is required with client_assertion_type")),
+        (None, Some(_), _) => Err(invalid_request(
+            "client_assertion is required with client_assertion_type",
+        )),
         (None, None, Some(s)) => match client_id {
             Some(id) => Ok(Presented::Post { id, secret: s }),
             None => Err(invalid_request("client_secret needs client_id")),
@@ -100,7 +135,13 @@ fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'
 fn credentials_of(p: &Principal) -> Option<&Credentials> {
     match p {
         Principal::Client(c) => (!c.disabled).then_some(&c.credentials),
-        Principal::Api(a) => if a.disabled { None } else { a.credentials.as_ref() },
+        Principal::Api(a) => {
+            if a.disabled {
+                None
+            } else {
+                a.credentials.as_ref()
+            }
+        }
     }
 }
 
@@ -117,32 +158,44 @@ pub async fn authenticate(
 ) -> Result<Authenticated, HttpError> {
     let registry = state.registry();
     match presented(headers, form)? {
-        Presented::Basic { id, secret } => {
-            check_secret(registry.principal(&id), &secret, ClientAuthMethod::ClientSecretBasic, true)
-        }
-        Presented::Post { id, secret } => {
-            check_secret(registry.principal(id), secret, ClientAuthMethod::ClientSecretPost, false)
-        }
+        Presented::Basic { id, secret } => check_secret(
+            registry.principal(&id),
+            &secret,
+            ClientAuthMethod::ClientSecretBasic,
+            true,
+        ),
+        Presented::Post { id, secret } => check_secret(
+            registry.principal(id),
+            secret,
+            ClientAuthMethod::ClientSecretPost,
+            false,
+        ),
         Presented::IdOnly(id) => {
-            let p = registry.principal(id).ok_or_else(|| fail(false, "unknown client"))?;
+            let p = registry
+                .principal(id)
+                .ok_or_else(|| fail(false, "unknown client"))?;
             match credentials_of(&p) {
-                Some(c) if c.method == ClientAuthMethod::None => {
-                    Ok(Authenticated { principal: p, method: ClientAuthMethod::None })
-                }
+                Some(c) if c.method == ClientAuthMethod::None => Ok(Authenticated {
+                    principal: p,
+                    method: ClientAuthMethod::None,
+                }),
                 Some(_) => Err(fail(false, "client authentication is required")),
                 None => Err(fail(false, "unknown client")),
             }
         }
         Presented::Assertion { assertion, id } => {
             // The assertion names its issuer; read it unverified only to find the key.
-            let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(assertion)
-                .ok()
-                .and_then(|c| c.get("iss").and_then(|i| i.as_str()).map(str::to_owned))
-                .ok_or_else(|| fail(false, "client_assertion is not a JWT with an iss"))?;
+            let claimed =
+                jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(assertion)
+                    .ok()
+                    .and_then(|c| c.get("iss").and_then(|i| i.as_str()).map(str::to_owned))
+                    .ok_or_else(|| fail(false, "client_assertion is not a JWT with an iss"))?;
             if id.is_some_and(|i| i != claimed) {
                 return Err(fail(false, "client_id does not match the client_assertion"));
             }
-            let p = registry.principal(&claimed).ok_or_else(|| fail(false, "unknown client"))?;
+            let p = registry
+                .principal(&claimed)
+                .ok_or_else(|| fail(false, "unknown client"))?;
             let creds = credentials_of(&p).ok_or_else(|| fail(false, "unknown client"))?;
             if creds.method != ClientAuthMethod::PrivateKeyJwt {
                 return Err(fail(false, "client is not registered for private_key_jwt"));
@@ -153,13 +206,25 @@ pub async fn authenticate(
             let checked = verify_assertion(
                 assertion,
                 &jwks,
-                AssertionCheck { client_id: &claimed, audiences: &audiences, alg: creds.assertion_alg, now: state.now() },
+                AssertionCheck {
+                    client_id: &claimed,
+                    audiences: &audiences,
+                    alg: creds.assertion_alg,
+                    now: state.now(),
+                },
             )
             .map_err(|d| fail(false, d))?;
-            if !state.store().record_jti(&claimed, &checked.jti, checked.exp).await? {
+            if !state
+                .store()
+                .record_jti(&claimed, &checked.jti, checked.exp)
+                .await?
+            {
                 return Err(fail(false, "client_assertion jti was already used"));
             }
-            Ok(Authenticated { principal: p, method: ClientAuthMethod::PrivateKeyJwt })
+            Ok(Authenticated {
+                principal: p,
+                method: ClientAuthMethod::PrivateKeyJwt,
+            })
         }
     }
 }
@@ -172,14 +237,21 @@ fn check_secret(
 ) -> Result<Authenticated, HttpError> {
     let creds = p.as_ref().and_then(credentials_of);
     let expected = creds.and_then(|c| c.secret_sha256).unwrap_or(NO_SECRET);
-    let ok = secret::verify_secret(secret_value, &expected) && creds.is_some_and(|c| c.secret_sha256.is_some());
+    let ok = secret::verify_secret(secret_value, &expected)
+        && creds.is_some_and(|c| c.secret_sha256.is_some());
     let registered = creds.map(|c| c.method);
     match p {
         Some(p) if ok => {
             if registered != Some(method) {
-                return Err(fail(basic, "client is registered for another authentication method"));
+                return Err(fail(
+                    basic,
+                    "client is registered for another authentication method",
+                ));
             }
-            Ok(Authenticated { principal: p, method })
+            Ok(Authenticated {
+                principal: p,
+                method,
+            })
         }
         _ => Err(fail(basic, "client authentication failed")),
     }
@@ -191,12 +263,22 @@ async fn client_jwks(state: &AppState, creds: &Credentials) -> Result<Arc<JwkSet
             .map(Arc::new)
             .map_err(|_| fail(false, "the client's registered JWK Set is unusable"));
     }
-    let uri = creds.jwks_uri.as_deref().ok_or_else(|| fail(false, "the client has no keys registered"))?;
+    let uri = creds
+        .jwks_uri
+        .as_deref()
+        .ok_or_else(|| fail(false, "the client has no keys registered"))?;
     if let Some(set) = state.jwks_cache().get(uri) {
         return Ok(set);
     }
     let fetched = async {
-        let resp = state.http().get(uri).send().await.ok()?.error_for_status().ok()?;
+        let resp = state
+            .http()
+            .get(uri)
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?;
         if resp.content_length().is_some_and(|n| n > 256 * 1024) {
             return None;
         }
@@ -218,11 +300,17 @@ mod tests {
 
     #[test]
     fn basic_is_form_decoded() {
-        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bx+y"));
+        let v = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bx+y")
+        );
         assert_eq!(parse_basic(&v), Some(("my:client".into(), "s+x y".into())));
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
-        let no_colon = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("abc"));
+        let no_colon = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("abc")
+        );
         assert_eq!(parse_basic(&no_colon), None);
     }
 }

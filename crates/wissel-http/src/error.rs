@@ -37,7 +37,10 @@ impl From<wissel_core::InternalError> for HttpError {
 
 impl From<OAuthError> for HttpError {
     fn from(error: OAuthError) -> Self {
-        Self::OAuth { error, basic: false }
+        Self::OAuth {
+            error,
+            basic: false,
+        }
     }
 }
 
@@ -52,7 +55,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 }
 
 fn body(status: StatusCode, code: &'static str, description: &str) -> Response {
-    let mut r = (status, Json(json!({"error": code, "error_description": description}))).into_response();
+    let mut r = (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response();
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -71,18 +78,26 @@ impl IntoResponse for HttpError {
                         HeaderValue::from_static("Basic realm=\"wissel\", charset=\"UTF-8\""),
                     );
                 }
-                r.extensions_mut().insert(Outcome::error(error.code.as_str(), error.internal));
+                r.extensions_mut()
+                    .insert(Outcome::error(error.code.as_str(), error.internal));
                 r
             }
             Self::TooLarge => {
-                let mut r = body(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body is too large");
-                r.extensions_mut().insert(Outcome::error("invalid_request", None));
+                let mut r = body(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "request body is too large",
+                );
+                r.extensions_mut()
+                    .insert(Outcome::error("invalid_request", None));
                 r
             }
             Self::NotFound => body(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
-            Self::MethodNotAllowed => {
-                body(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed at this endpoint")
-            }
+            Self::MethodNotAllowed => body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "method not allowed at this endpoint",
+            ),
         }
     }
 }

@@ -37,14 +37,20 @@ impl OAuthForm {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
             if v.len() > MAX_VALUE_LEN {
-                return Err(OAuthError::invalid_request(format!("parameter {} is too long", printable(&k))));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is too long",
+                    printable(&k)
+                )));
             }
             if v.is_empty() {
                 // RFC 6749 §3.1: a parameter without a value is treated as omitted.
                 continue;
             }
             if REPEATABLE.contains(&k.as_ref()) {
-                form.repeated.entry(k.into_owned()).or_default().push(v.into_owned());
+                form.repeated
+                    .entry(k.into_owned())
+                    .or_default()
+                    .push(v.into_owned());
             } else if form.single.insert(k.to_string(), v.into_owned()).is_some() {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is repeated",
@@ -62,7 +68,8 @@ impl OAuthForm {
 
     /// A required single-valued parameter.
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is required")))
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is required")))
     }
 
     /// All values of a repeatable parameter.
@@ -73,7 +80,10 @@ impl OAuthForm {
 
 /// A parameter name as it may appear in an error description: bounded and printable.
 fn printable(name: &str) -> String {
-    name.chars().filter(|c| c.is_ascii_graphic()).take(40).collect()
+    name.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(40)
+        .collect()
 }
 
 impl FromRequest<AppState> for OAuthForm {
@@ -88,7 +98,10 @@ impl FromRequest<AppState> for OAuthForm {
             .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded").into());
+            return Err(OAuthError::invalid_request(
+                "content type must be application/x-www-form-urlencoded",
+            )
+            .into());
         }
         let declared = req
             .headers()
@@ -122,7 +135,10 @@ mod tests {
 
     #[test]
     fn parses_and_refuses_duplicates() {
-        let f = OAuthForm::parse(b"grant_type=client_credentials&scope=a+b&resource=x&resource=y&empty=").unwrap();
+        let f = OAuthForm::parse(
+            b"grant_type=client_credentials&scope=a+b&resource=x&resource=y&empty=",
+        )
+        .unwrap();
         assert_eq!(f.get("grant_type"), Some("client_credentials"));
         assert_eq!(f.get("scope"), Some("a b"));
         assert_eq!(f.all("resource"), ["x", "y"]);

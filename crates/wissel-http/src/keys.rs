@@ -8,7 +8,13 @@ use wissel_crypto::keys::{MasterKey, generate};
 use wissel_crypto::rotation::{KeyAction, RotationPolicy, plan, plan_forced};
 use wissel_crypto::secret::generate_id;
 
-async fn create(store: &dyn Store, master: &MasterKey, alg: SigningAlg, state: KeyState, now: i64) -> Result<String, InternalError> {
+async fn create(
+    store: &dyn Store,
+    master: &MasterKey,
+    alg: SigningAlg,
+    state: KeyState,
+    now: i64,
+) -> Result<String, InternalError> {
     let kid = generate_id();
     if kid.is_empty() {
         return Err(InternalError::new("random source failed"));
@@ -43,7 +49,11 @@ pub async fn rotate(
         create(store, master, alg, KeyState::Next, now).await?;
         keys = store.list_keys().await?;
     }
-    let actions = if forced { plan_forced(&keys, now, policy) } else { plan(&keys, now, policy) };
+    let actions = if forced {
+        plan_forced(&keys, now, policy)
+    } else {
+        plan(&keys, now, policy)
+    };
     let mut done = Vec::new();
     for action in actions {
         match &action {
@@ -53,15 +63,30 @@ pub async fn rotate(
             KeyAction::CreateNext => {
                 create(store, master, alg, KeyState::Next, now).await?;
             }
-            KeyAction::Promote { next, current, publish_until } => {
+            KeyAction::Promote {
+                next,
+                current,
+                publish_until,
+            } => {
                 // Activate first: for a moment two keys are active and the newest signs, so no
                 // instant exists without a signing key. Another node that won the race makes the
                 // transition a no-op.
-                if !store.transition_key(next, KeyState::Next, KeyState::Active, now, None).await? {
+                if !store
+                    .transition_key(next, KeyState::Next, KeyState::Active, now, None)
+                    .await?
+                {
                     continue;
                 }
                 if let Some(cur) = current {
-                    store.transition_key(cur, KeyState::Active, KeyState::Retired, now, Some(*publish_until)).await?;
+                    store
+                        .transition_key(
+                            cur,
+                            KeyState::Active,
+                            KeyState::Retired,
+                            now,
+                            Some(*publish_until),
+                        )
+                        .await?;
                 }
             }
         }

@@ -27,7 +27,11 @@ pub struct Outcome {
 impl Outcome {
     /// A failed request.
     pub fn error(code: &'static str, internal: Option<String>) -> Self {
-        Self { error: Some(code), internal, ..Self::default() }
+        Self {
+            error: Some(code),
+            internal,
+            ..Self::default()
+        }
     }
 }
 
@@ -37,8 +41,11 @@ pub struct RequestId(pub String);
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
-        .then(|| s.to_owned())
+    (!s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+    .then(|| s.to_owned())
 }
 
 /// The middleware: request id in, request id out, a log line and metrics per request.
@@ -62,8 +69,14 @@ pub async fn track(State(_state): State<AppState>, mut req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let outcome = resp.extensions_mut().remove::<Outcome>().unwrap_or_default();
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let outcome = resp
+        .extensions_mut()
+        .remove::<Outcome>()
+        .unwrap_or_default();
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let grant_type = outcome.grant_type.unwrap_or("");

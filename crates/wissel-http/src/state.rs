@@ -151,11 +151,19 @@ impl AppState {
     }
     /// The current registry snapshot.
     pub fn registry(&self) -> Arc<Registry> {
-        self.0.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// The current key ring.
     pub fn keys(&self) -> Arc<KeyRing> {
-        self.0.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// The Prometheus handle, when metrics are on.
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
@@ -184,7 +192,11 @@ impl AppState {
     }
 
     /// Records a revocation in the store and in this node's set at once.
-    pub async fn revoke(&self, r: &Revocation, opaque: Option<&Digest>) -> Result<(), InternalError> {
+    pub async fn revoke(
+        &self,
+        r: &Revocation,
+        opaque: Option<&Digest>,
+    ) -> Result<(), InternalError> {
         self.0.store.revoke(r, opaque, self.now()).await?;
         self.0.revoked.insert(r);
         Ok(())

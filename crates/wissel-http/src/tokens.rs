@@ -60,14 +60,20 @@ pub async fn mint(state: &AppState, token: &AccessToken) -> Result<String, OAuth
                 jti: token.jti.clone(),
                 grant_id: token.grant_id.clone(),
             };
-            state.keys().sign(AT_JWT_TYP, &claims).map_err(OAuthError::server_error)
+            state
+                .keys()
+                .sign(AT_JWT_TYP, &claims)
+                .map_err(OAuthError::server_error)
         }
         TokenFormat::Opaque => {
             let value = secret::generate_secret();
             if value.len() != OPAQUE_LEN {
                 return Err(OAuthError::server_error("random source failed"));
             }
-            state.store().insert_access_token(&secret::digest(value.as_bytes()), token).await?;
+            state
+                .store()
+                .insert_access_token(&secret::digest(value.as_bytes()), token)
+                .await?;
             Ok(value)
         }
     }
@@ -93,7 +99,9 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
     let token = match state.token_cache().get(&digest) {
         Some(t) => t,
         None => {
-            let Some(t) = load(state, value, &digest).await? else { return Ok(None) };
+            let Some(t) = load(state, value, &digest).await? else {
+                return Ok(None);
+            };
             if t.expires_at <= now {
                 return Ok(None);
             }
@@ -108,9 +116,15 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
     Ok(Some(Resolved { token, digest }))
 }
 
-async fn load(state: &AppState, value: &str, digest: &Digest) -> Result<Option<AccessToken>, InternalError> {
+async fn load(
+    state: &AppState,
+    value: &str,
+    digest: &Digest,
+) -> Result<Option<AccessToken>, InternalError> {
     if value.contains('.') {
-        let Some(c) = state.keys().verify::<JwtAccessClaims>(value, AT_JWT_TYP) else { return Ok(None) };
+        let Some(c) = state.keys().verify::<JwtAccessClaims>(value, AT_JWT_TYP) else {
+            return Ok(None);
+        };
         if c.iss != state.settings().issuer {
             return Ok(None);
         }

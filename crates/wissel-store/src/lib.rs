@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use wissel_core::InternalError;
 use wissel_core::model::{
     AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
@@ -46,7 +48,10 @@ impl BackendKind {
 enum Backend {
     /// One writer connection, so writes never fight over SQLite's lock, and a pool of readers
     /// that WAL mode lets run beside it: lookups never queue behind writes.
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -91,7 +96,11 @@ impl SqlStore {
                     .await
                     .map_err(internal)?,
             ),
-            None => return Err(InternalError::new("storage url must start with sqlite: or postgres://")),
+            None => {
+                return Err(InternalError::new(
+                    "storage url must start with sqlite: or postgres://",
+                ));
+            }
         };
         Ok(Self { backend })
     }
@@ -99,7 +108,9 @@ impl SqlStore {
     /// Runs the pending migrations of this backend.
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.backend {
-            Backend::Sqlite { writer, .. } => migrations::sqlite().run(writer).await.map_err(internal),
+            Backend::Sqlite { writer, .. } => {
+                migrations::sqlite().run(writer).await.map_err(internal)
+            }
             Backend::Postgres(pool) => migrations::postgres().run(pool).await.map_err(internal),
         }
     }
@@ -174,11 +185,24 @@ impl TokenStore for SqlStore {
     async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {
         dispatch!(self, read_pool, find_access_token(digest))
     }
-    async fn revoke(&self, revocation: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()> {
+    async fn revoke(
+        &self,
+        revocation: &Revocation,
+        opaque: Option<&Digest>,
+        now: i64,
+    ) -> StoreResult<()> {
         dispatch!(self, write_pool, revoke(revocation, opaque, now))
     }
-    async fn revocations_since(&self, after_seq: i64, recorded_since: i64) -> StoreResult<Vec<(i64, Revocation)>> {
-        dispatch!(self, read_pool, revocations_since(after_seq, recorded_since))
+    async fn revocations_since(
+        &self,
+        after_seq: i64,
+        recorded_since: i64,
+    ) -> StoreResult<Vec<(i64, Revocation)>> {
+        dispatch!(
+            self,
+            read_pool,
+            revocations_since(after_seq, recorded_since)
+        )
     }
     async fn record_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
         dispatch!(self, write_pool, record_jti(issuer, jti, expires_at))
@@ -204,7 +228,11 @@ impl KeyStore for SqlStore {
         at: i64,
         publish_until: Option<i64>,
     ) -> StoreResult<bool> {
-        dispatch!(self, write_pool, transition_key(kid, from, to, at, publish_until))
+        dispatch!(
+            self,
+            write_pool,
+            transition_key(kid, from, to, at, publish_until)
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! One contract, two databases: every test runs against a fresh SQLite file, and against a fresh
 //! PostgreSQL database when `WISSEL_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,7 +28,11 @@ impl Drop for TempDir {
 fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn sqlite() -> Db {
@@ -35,23 +41,38 @@ async fn sqlite() -> Db {
     let url = format!("sqlite://{}", dir.join("test.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    Db { store: Arc::new(store), label: "sqlite".into(), _dir: Some(TempDir(dir)) }
+    Db {
+        store: Arc::new(store),
+        label: "sqlite".into(),
+        _dir: Some(TempDir(dir)),
+    }
 }
 
 async fn postgres() -> Option<Db> {
-    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL") else { return None };
-    let admin = SqlStore::connect(&base).await.unwrap_or_else(|e| panic!("WISSEL_TEST_POSTGRES_URL {base}: {e}"));
+    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL") else {
+        return None;
+    };
+    let admin = SqlStore::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("WISSEL_TEST_POSTGRES_URL {base}: {e}"));
     drop(admin);
     // A database per test, so tests are independent and can run in parallel.
     let name = unique("wissel_t");
     let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&name);
     let store = SqlStore::connect(url.as_str()).await.unwrap();
     store.migrate().await.unwrap();
-    Some(Db { store: Arc::new(store), label: "postgres".into(), _dir: None })
+    Some(Db {
+        store: Arc::new(store),
+        label: "postgres".into(),
+        _dir: None,
+    })
 }
 
 async fn backends() -> Vec<Db> {
@@ -156,12 +177,27 @@ async fn apply_is_idempotent_and_bumps_the_generation_only_on_change() {
     for db in backends().await {
         let s = &db.store;
         let r = s.apply(&plan(), 10).await.unwrap();
-        assert_eq!((r.created, r.updated, r.unchanged), (5, 0, 0), "{}", db.label);
+        assert_eq!(
+            (r.created, r.updated, r.unchanged),
+            (5, 0, 0),
+            "{}",
+            db.label
+        );
         let g1 = s.generation().await.unwrap();
         assert!(g1 > 1);
         let again = s.apply(&plan(), 11).await.unwrap();
-        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 5), "{}", db.label);
-        assert_eq!(s.generation().await.unwrap(), g1, "{}: no change, no bump", db.label);
+        assert_eq!(
+            (again.created, again.updated, again.unchanged),
+            (0, 0, 5),
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            s.generation().await.unwrap(),
+            g1,
+            "{}: no change, no bump",
+            db.label
+        );
 
         let mut changed = plan();
         changed.clients[0].name = "renamed".into();
@@ -175,7 +211,11 @@ async fn apply_is_idempotent_and_bumps_the_generation_only_on_change() {
         assert_eq!(reg.api_by_resource("https://a1.example/").unwrap().id, "a1");
         assert_eq!(reg.link("c1", "a1").unwrap().attributes["customer"], "acme");
         let alice = s.find_user("alice").await.unwrap().unwrap();
-        assert_eq!(alice.subject, "s-alice", "{}: a user's subject is stable", db.label);
+        assert_eq!(
+            alice.subject, "s-alice",
+            "{}: a user's subject is stable",
+            db.label
+        );
         assert!(s.find_user("bob").await.unwrap().is_none());
     }
 }
@@ -186,8 +226,16 @@ async fn create_client_refuses_taken_ids() {
         let s = &db.store;
         s.apply(&plan(), 1).await.unwrap();
         assert!(s.create_client(&client("new"), 2).await.unwrap());
-        assert!(!s.create_client(&client("new"), 3).await.unwrap(), "{}", db.label);
-        assert!(!s.create_client(&client("a1"), 3).await.unwrap(), "{}: API id", db.label);
+        assert!(
+            !s.create_client(&client("new"), 3).await.unwrap(),
+            "{}",
+            db.label
+        );
+        assert!(
+            !s.create_client(&client("a1"), 3).await.unwrap(),
+            "{}: API id",
+            db.label
+        );
         assert!(s.load_registry().await.unwrap().client("new").is_some());
     }
 }
@@ -201,20 +249,40 @@ async fn opaque_tokens_and_revocation() {
         let (t, revoked) = s.find_access_token(&d).await.unwrap().unwrap();
         assert_eq!(t, token("j1", 1000), "{}", db.label);
         assert!(!revoked);
-        assert!(s.find_access_token(&Digest([2; 32])).await.unwrap().is_none());
+        assert!(
+            s.find_access_token(&Digest([2; 32]))
+                .await
+                .unwrap()
+                .is_none()
+        );
 
-        let r = Revocation { kind: RevocationKind::Token, id: "j1".into(), expires_at: 1000 };
+        let r = Revocation {
+            kind: RevocationKind::Token,
+            id: "j1".into(),
+            expires_at: 1000,
+        };
         s.revoke(&r, Some(&d), 500).await.unwrap();
         s.revoke(&r, Some(&d), 501).await.unwrap(); // idempotent
-        assert!(s.find_access_token(&d).await.unwrap().unwrap().1, "{}", db.label);
-        let g = Revocation { kind: RevocationKind::Grant, id: "g-x".into(), expires_at: 2000 };
+        assert!(
+            s.find_access_token(&d).await.unwrap().unwrap().1,
+            "{}",
+            db.label
+        );
+        let g = Revocation {
+            kind: RevocationKind::Grant,
+            id: "g-x".into(),
+            expires_at: 2000,
+        };
         s.revoke(&g, None, 502).await.unwrap();
 
         let all = s.revocations_since(0, i64::MAX).await.unwrap();
         assert_eq!(all.len(), 2, "{}", db.label);
         let first_seq = all[0].0;
         let after = s.revocations_since(first_seq, i64::MAX).await.unwrap();
-        assert_eq!(after.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), vec![g.clone()]);
+        assert_eq!(
+            after.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+            vec![g.clone()]
+        );
         let overlap = s.revocations_since(i64::MAX - 1, 500).await.unwrap();
         assert_eq!(overlap.len(), 2, "{}: recent rows are re-read", db.label);
     }
@@ -224,12 +292,22 @@ async fn opaque_tokens_and_revocation() {
 async fn jti_is_single_use_even_under_contention() {
     for db in backends().await {
         assert!(db.store.record_jti("c1", "once", 100).await.unwrap());
-        assert!(!db.store.record_jti("c1", "once", 100).await.unwrap(), "{}", db.label);
-        assert!(db.store.record_jti("c2", "once", 100).await.unwrap(), "{}: per issuer", db.label);
+        assert!(
+            !db.store.record_jti("c1", "once", 100).await.unwrap(),
+            "{}",
+            db.label
+        );
+        assert!(
+            db.store.record_jti("c2", "once", 100).await.unwrap(),
+            "{}: per issuer",
+            db.label
+        );
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let s = db.store.clone();
-            tasks.push(tokio::spawn(async move { s.record_jti("c1", "race", 100).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                s.record_jti("c1", "race", 100).await.unwrap()
+            }));
         }
         let mut wins = 0;
         for t in tasks {
@@ -257,12 +335,34 @@ async fn key_transitions_are_conditional() {
         let g = s.generation().await.unwrap();
         s.insert_key(&key).await.unwrap();
         assert!(s.generation().await.unwrap() > g);
-        assert_eq!(s.list_keys().await.unwrap(), vec![key.clone()], "{}", db.label);
-        assert!(s.transition_key("k1", KeyState::Next, KeyState::Active, 10, None).await.unwrap());
-        assert!(!s.transition_key("k1", KeyState::Next, KeyState::Active, 11, None).await.unwrap(), "{}", db.label);
-        assert!(s.transition_key("k1", KeyState::Active, KeyState::Retired, 20, Some(30)).await.unwrap());
+        assert_eq!(
+            s.list_keys().await.unwrap(),
+            vec![key.clone()],
+            "{}",
+            db.label
+        );
+        assert!(
+            s.transition_key("k1", KeyState::Next, KeyState::Active, 10, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.transition_key("k1", KeyState::Next, KeyState::Active, 11, None)
+                .await
+                .unwrap(),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.transition_key("k1", KeyState::Active, KeyState::Retired, 20, Some(30))
+                .await
+                .unwrap()
+        );
         let k = &s.list_keys().await.unwrap()[0];
-        assert_eq!((k.state, k.activated_at, k.retired_at, k.publish_until), (KeyState::Retired, Some(10), Some(20), Some(30)));
+        assert_eq!(
+            (k.state, k.activated_at, k.retired_at, k.publish_until),
+            (KeyState::Retired, Some(10), Some(20), Some(30))
+        );
     }
 }
 
@@ -271,11 +371,25 @@ async fn purge_removes_only_expired_rows_in_batches() {
     for db in backends().await {
         let s = &db.store;
         for i in 0..5u8 {
-            s.insert_access_token(&Digest([i; 32]), &token(&format!("old{i}"), 50)).await.unwrap();
+            s.insert_access_token(&Digest([i; 32]), &token(&format!("old{i}"), 50))
+                .await
+                .unwrap();
         }
-        s.insert_access_token(&Digest([9; 32]), &token("live", 500)).await.unwrap();
+        s.insert_access_token(&Digest([9; 32]), &token("live", 500))
+            .await
+            .unwrap();
         s.record_jti("c1", "old", 50).await.unwrap();
-        s.revoke(&Revocation { kind: RevocationKind::Token, id: "old0".into(), expires_at: 50 }, None, 10).await.unwrap();
+        s.revoke(
+            &Revocation {
+                kind: RevocationKind::Token,
+                id: "old0".into(),
+                expires_at: 50,
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
         let first = s.purge_expired(100, 2).await.unwrap();
         assert_eq!(first, 4, "{}: 2 tokens + 1 jti + 1 revocation", db.label);
         let mut total = first;
@@ -287,7 +401,18 @@ async fn purge_removes_only_expired_rows_in_batches() {
             total += n;
         }
         assert_eq!(total, 7);
-        assert!(s.find_access_token(&Digest([9; 32])).await.unwrap().is_some(), "{}", db.label);
-        assert!(s.record_jti("c1", "old", 500).await.unwrap(), "{}: purged jti rows free the id", db.label);
+        assert!(
+            s.find_access_token(&Digest([9; 32]))
+                .await
+                .unwrap()
+                .is_some(),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.record_jti("c1", "old", 500).await.unwrap(),
+            "{}: purged jti rows free the id",
+            db.label
+        );
     }
 }

@@ -81,7 +81,10 @@ struct RawStorage {
 
 impl Default for RawStorage {
     fn default() -> Self {
-        Self { url: "sqlite://wissel.db".into(), purge_batch: 1000 }
+        Self {
+            url: "sqlite://wissel.db".into(),
+            purge_batch: 1000,
+        }
     }
 }
 
@@ -114,7 +117,10 @@ struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { format: "json".into(), level: "info".into() }
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -317,7 +323,10 @@ impl Config {
     /// Loads `path` with the `WISSEL_…` environment overrides, and validates it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         if !path.is_file() {
-            return Err(ConfigError(vec![format!("{}: no such file", path.display())]));
+            return Err(ConfigError(vec![format!(
+                "{}: no such file",
+                path.display()
+            )]));
         }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let figment = Figment::new().merge(Toml::file_exact(path)).merge(env());
@@ -326,7 +335,11 @@ impl Config {
 
     /// Parses TOML text (no environment overrides); relative file paths resolve against `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        Self::extract(Figment::new().merge(Toml::string(text)), base, "configuration text")
+        Self::extract(
+            Figment::new().merge(Toml::string(text)),
+            base,
+            "configuration text",
+        )
     }
 
     fn extract(figment: Figment, base: &Path, source: &str) -> Result<Self, ConfigError> {
@@ -353,7 +366,10 @@ impl Problems<'_> {
 }
 
 fn is_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
 fn is_loopback_host(u: &url::Url) -> bool {
@@ -397,8 +413,11 @@ const AUTH_METHODS: &[(&str, ClientAuthMethod)] = &[
     ("tls_client_auth", ClientAuthMethod::TlsClientAuth),
     ("none", ClientAuthMethod::None),
 ];
-const ALGS: &[(&str, SigningAlg)] =
-    &[("ES256", SigningAlg::ES256), ("RS256", SigningAlg::RS256), ("EdDSA", SigningAlg::EdDSA)];
+const ALGS: &[(&str, SigningAlg)] = &[
+    ("ES256", SigningAlg::ES256),
+    ("RS256", SigningAlg::RS256),
+    ("EdDSA", SigningAlg::EdDSA),
+];
 
 /// The shortest secret accepted from a configuration file: 32 characters. wissel's own
 /// secrets (`wissel client create`) have 256 bits.
@@ -417,12 +436,24 @@ fn credentials(
     jwks_uri: Option<&str>,
     assertion_alg: Option<&str>,
 ) -> Option<Credentials> {
-    let method = parse_enum(p, &format!("{key}.auth_method"), method.unwrap_or("client_secret_basic"), AUTH_METHODS)?;
-    let secret_sources = [secret_value.is_some(), secret_sha256.is_some(), secret_file.is_some()]
+    let method = parse_enum(
+        p,
+        &format!("{key}.auth_method"),
+        method.unwrap_or("client_secret_basic"),
+        AUTH_METHODS,
+    )?;
+    let secret_sources = [
+        secret_value.is_some(),
+        secret_sha256.is_some(),
+        secret_file.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    let key_sources = [jwks.is_some(), jwks_uri.is_some()]
         .iter()
         .filter(|b| **b)
         .count();
-    let key_sources = [jwks.is_some(), jwks_uri.is_some()].iter().filter(|b| **b).count();
     let mut creds = Credentials {
         method,
         secret_sha256: None,
@@ -436,7 +467,10 @@ fn credentials(
                 p.add(key, "jwks and jwks_uri are for private_key_jwt");
             }
             if secret_sources != 1 {
-                p.add(key, "give exactly one of secret, secret_sha256, secret_file");
+                p.add(
+                    key,
+                    "give exactly one of secret, secret_sha256, secret_file",
+                );
                 return None;
             }
             let plain = match (secret_value, secret_file) {
@@ -446,7 +480,10 @@ fn credentials(
                     match std::fs::read_to_string(&path) {
                         Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_owned()),
                         Err(e) => {
-                            p.add(format!("{key}.secret_file"), format!("{}: {e}", path.display()));
+                            p.add(
+                                format!("{key}.secret_file"),
+                                format!("{}: {e}", path.display()),
+                            );
                             return None;
                         }
                     }
@@ -500,7 +537,10 @@ fn credentials(
         }
         ClientAuthMethod::None => {
             if secret_sources + key_sources > 0 {
-                p.add(key, "a public client (auth_method = \"none\") has no secret or keys");
+                p.add(
+                    key,
+                    "a public client (auth_method = \"none\") has no secret or keys",
+                );
             }
         }
     }
@@ -517,8 +557,21 @@ fn scopes_of(p: &mut Problems<'_>, key: &str, scopes: &[String]) -> ScopeSet {
 }
 
 /// Introspection members an attribute may not replace.
-const RESERVED_MEMBERS: &[&str] =
-    &["active", "scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "token_type", "grant_id", "username"];
+const RESERVED_MEMBERS: &[&str] = &[
+    "active",
+    "scope",
+    "client_id",
+    "sub",
+    "aud",
+    "iss",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "token_type",
+    "grant_id",
+    "username",
+];
 
 /// A relative SQLite path is relative to the configuration file, not to the working directory.
 fn resolve_sqlite_path(url: &str, base: &Path) -> String {
@@ -531,7 +584,10 @@ fn resolve_sqlite_path(url: &str, base: &Path) -> String {
 }
 
 fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigError> {
-    let mut p = Problems { source, list: Vec::new() };
+    let mut p = Problems {
+        source,
+        list: Vec::new(),
+    };
 
     let issuer = match raw.issuer.as_deref() {
         None => {
@@ -555,7 +611,10 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         },
     };
     let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
-        p.add("server.listen", format!("{:?} is not an address:port", raw.server.listen));
+        p.add(
+            "server.listen",
+            format!("{:?} is not an address:port", raw.server.listen),
+        );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
     if !(1024..=16 * 1024 * 1024).contains(&raw.server.max_body_bytes) {
@@ -565,7 +624,10 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         p.add("server.sync_interval_ms", "must be between 50 and 60000");
     }
     if !(1..=86_400).contains(&raw.server.maintenance_interval_secs) {
-        p.add("server.maintenance_interval_secs", "must be between 1 and 86400");
+        p.add(
+            "server.maintenance_interval_secs",
+            "must be between 1 and 86400",
+        );
     }
     if wissel_store::BackendKind::of_url(&raw.storage.url).is_none() {
         p.add("storage.url", "must start with sqlite: or postgres://");
@@ -573,47 +635,100 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     if !(1..=100_000).contains(&raw.storage.purge_batch) {
         p.add("storage.purge_batch", "must be between 1 and 100000");
     }
-    let signing_alg = parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS).unwrap_or_default();
+    let signing_alg =
+        parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS).unwrap_or_default();
     if raw.keys.rotate_after_secs < 0 {
-        p.add("keys.rotate_after_secs", "must be 0 (no scheduled rotation) or more");
+        p.add(
+            "keys.rotate_after_secs",
+            "must be 0 (no scheduled rotation) or more",
+        );
     }
     if raw.keys.publish_before_secs < 300 {
-        p.add("keys.publish_before_secs", "must be at least 300 (the JWKS may be cached for 5 minutes)");
+        p.add(
+            "keys.publish_before_secs",
+            "must be at least 300 (the JWKS may be cached for 5 minutes)",
+        );
     }
-    let log_format = parse_enum(&mut p, "log.format", &raw.log.format, &[("json", LogFormat::Json), ("text", LogFormat::Text)])
-        .unwrap_or(LogFormat::Json);
+    let log_format = parse_enum(
+        &mut p,
+        "log.format",
+        &raw.log.format,
+        &[("json", LogFormat::Json), ("text", LogFormat::Text)],
+    )
+    .unwrap_or(LogFormat::Json);
 
     let mut ids = HashSet::new();
     let mut clients = Vec::new();
     for (i, c) in raw.clients.iter().enumerate() {
         let key = format!("clients[{i}]");
         if !is_id(&c.id) {
-            p.add(format!("{key}.id"), "must be 1–128 printable ASCII characters");
+            p.add(
+                format!("{key}.id"),
+                "must be 1–128 printable ASCII characters",
+            );
         } else if !ids.insert(c.id.clone()) {
-            p.add(format!("{key}.id"), format!("{:?} is declared twice (client and API ids share one space)", c.id));
+            p.add(
+                format!("{key}.id"),
+                format!(
+                    "{:?} is declared twice (client and API ids share one space)",
+                    c.id
+                ),
+            );
         }
         let profile = match c.profile.as_deref() {
             None => Some(Profile::Standard),
-            Some(v) => parse_enum(&mut p, &format!("{key}.profile"), v, &[("standard", Profile::Standard), ("acmidm", Profile::Acmidm), ("medmij", Profile::Medmij)]),
+            Some(v) => parse_enum(
+                &mut p,
+                &format!("{key}.profile"),
+                v,
+                &[
+                    ("standard", Profile::Standard),
+                    ("acmidm", Profile::Acmidm),
+                    ("medmij", Profile::Medmij),
+                ],
+            ),
         };
         let creds = credentials(
-            &mut p, &key, base, c.auth_method.as_deref(), c.secret.as_deref(), c.secret_sha256.as_deref(),
-            c.secret_file.as_deref(), c.jwks.as_ref(), c.jwks_uri.as_deref(), c.assertion_alg.as_deref(),
+            &mut p,
+            &key,
+            base,
+            c.auth_method.as_deref(),
+            c.secret.as_deref(),
+            c.secret_sha256.as_deref(),
+            c.secret_file.as_deref(),
+            c.jwks.as_ref(),
+            c.jwks_uri.as_deref(),
+            c.assertion_alg.as_deref(),
         );
         let mut grant_types = Vec::new();
         for g in &c.grant_types {
             match g.as_str() {
                 "client_credentials" => grant_types.push(GrantType::ClientCredentials),
-                other => p.add(format!("{key}.grant_types"), format!("{other:?} is not supported by this version (supported: client_credentials)")),
+                other => p.add(
+                    format!("{key}.grant_types"),
+                    format!(
+                        "{other:?} is not supported by this version (supported: client_credentials)"
+                    ),
+                ),
             }
         }
-        if creds.as_ref().is_some_and(|c| c.method == ClientAuthMethod::None) && grant_types.contains(&GrantType::ClientCredentials) {
-            p.add(format!("{key}.grant_types"), "a public client cannot use client_credentials");
+        if creds
+            .as_ref()
+            .is_some_and(|c| c.method == ClientAuthMethod::None)
+            && grant_types.contains(&GrantType::ClientCredentials)
+        {
+            p.add(
+                format!("{key}.grant_types"),
+                "a public client cannot use client_credentials",
+            );
         }
         for u in &c.redirect_uris {
             match url::Url::parse(u) {
                 Ok(parsed) if parsed.fragment().is_none() => {}
-                _ => p.add(format!("{key}.redirect_uris"), format!("{u:?} must be an absolute URI without a fragment")),
+                _ => p.add(
+                    format!("{key}.redirect_uris"),
+                    format!("{u:?} must be an absolute URI without a fragment"),
+                ),
             }
         }
         if let (Some(credentials), Some(profile)) = (creds, profile) {
@@ -634,9 +749,18 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     for (i, a) in raw.apis.iter().enumerate() {
         let key = format!("apis[{i}]");
         if !is_id(&a.id) {
-            p.add(format!("{key}.id"), "must be 1–128 printable ASCII characters");
+            p.add(
+                format!("{key}.id"),
+                "must be 1–128 printable ASCII characters",
+            );
         } else if !ids.insert(a.id.clone()) {
-            p.add(format!("{key}.id"), format!("{:?} is declared twice (client and API ids share one space)", a.id));
+            p.add(
+                format!("{key}.id"),
+                format!(
+                    "{:?} is declared twice (client and API ids share one space)",
+                    a.id
+                ),
+            );
         }
         for r in &a.resources {
             match url::Url::parse(r) {
@@ -645,30 +769,64 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
                         p.add(format!("{key}.resources"), format!("{r:?} names two APIs"));
                     }
                 }
-                _ => p.add(format!("{key}.resources"), format!("{r:?} must be an absolute URI without a fragment")),
+                _ => p.add(
+                    format!("{key}.resources"),
+                    format!("{r:?} must be an absolute URI without a fragment"),
+                ),
             }
         }
-        let token_format = parse_enum(&mut p, &format!("{key}.token_format"), a.token_format.as_deref().unwrap_or("jwt"),
-            &[("jwt", TokenFormat::Jwt), ("opaque", TokenFormat::Opaque)]).unwrap_or_default();
+        let token_format = parse_enum(
+            &mut p,
+            &format!("{key}.token_format"),
+            a.token_format.as_deref().unwrap_or("jwt"),
+            &[("jwt", TokenFormat::Jwt), ("opaque", TokenFormat::Opaque)],
+        )
+        .unwrap_or_default();
         for s in a.scopes.keys() {
             if !is_scope_token(s) {
-                p.add(format!("{key}.scopes"), format!("{s:?} is not a valid scope token"));
+                p.add(
+                    format!("{key}.scopes"),
+                    format!("{s:?} is not a valid scope token"),
+                );
             }
         }
         let lifetime = a.access_token_lifetime_secs.unwrap_or(900);
         if !(1..=86_400).contains(&lifetime) {
-            p.add(format!("{key}.access_token_lifetime_secs"), "must be between 1 and 86400");
+            p.add(
+                format!("{key}.access_token_lifetime_secs"),
+                "must be between 1 and 86400",
+            );
         }
-        let declares_credentials = a.auth_method.is_some() || a.secret.is_some() || a.secret_sha256.is_some()
-            || a.secret_file.is_some() || a.jwks.is_some() || a.jwks_uri.is_some();
+        let declares_credentials = a.auth_method.is_some()
+            || a.secret.is_some()
+            || a.secret_sha256.is_some()
+            || a.secret_file.is_some()
+            || a.jwks.is_some()
+            || a.jwks_uri.is_some();
         let creds = if declares_credentials {
-            credentials(&mut p, &key, base, a.auth_method.as_deref(), a.secret.as_deref(), a.secret_sha256.as_deref(),
-                a.secret_file.as_deref(), a.jwks.as_ref(), a.jwks_uri.as_deref(), a.assertion_alg.as_deref())
+            credentials(
+                &mut p,
+                &key,
+                base,
+                a.auth_method.as_deref(),
+                a.secret.as_deref(),
+                a.secret_sha256.as_deref(),
+                a.secret_file.as_deref(),
+                a.jwks.as_ref(),
+                a.jwks_uri.as_deref(),
+                a.assertion_alg.as_deref(),
+            )
         } else {
             None
         };
-        if creds.as_ref().is_some_and(|c| c.method == ClientAuthMethod::None) {
-            p.add(format!("{key}.auth_method"), "an API must authenticate to introspect; \"none\" is not allowed");
+        if creds
+            .as_ref()
+            .is_some_and(|c| c.method == ClientAuthMethod::None)
+        {
+            p.add(
+                format!("{key}.auth_method"),
+                "an API must authenticate to introspect; \"none\" is not allowed",
+            );
         }
         apis.push(Api {
             id: a.id.clone(),
@@ -686,16 +844,27 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     let mut linked = HashSet::new();
     for (i, l) in raw.links.iter().enumerate() {
         let key = format!("links[{i}]");
-        if !clients.iter().any(|c| c.id == l.client) && !raw.clients.iter().any(|c| c.id == l.client) {
-            p.add(format!("{key}.client"), format!("no client {:?} is declared", l.client));
+        if !clients.iter().any(|c| c.id == l.client)
+            && !raw.clients.iter().any(|c| c.id == l.client)
+        {
+            p.add(
+                format!("{key}.client"),
+                format!("no client {:?} is declared", l.client),
+            );
         }
         let scopes = scopes_of(&mut p, &format!("{key}.scopes"), &l.scopes);
         match apis.iter().find(|a| a.id == l.api) {
-            None => p.add(format!("{key}.api"), format!("no API {:?} is declared", l.api)),
+            None => p.add(
+                format!("{key}.api"),
+                format!("no API {:?} is declared", l.api),
+            ),
             Some(api) => {
                 for s in scopes.iter() {
                     if !api.scopes.contains_key(s) {
-                        p.add(format!("{key}.scopes"), format!("{s:?} is not offered by API {:?}", api.id));
+                        p.add(
+                            format!("{key}.scopes"),
+                            format!("{s:?} is not offered by API {:?}", api.id),
+                        );
                     }
                 }
             }
@@ -705,10 +874,19 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         }
         for k in l.attributes.keys() {
             if RESERVED_MEMBERS.contains(&k.as_str()) {
-                p.add(format!("{key}.attributes"), format!("{k:?} is a standard introspection member"));
+                p.add(
+                    format!("{key}.attributes"),
+                    format!("{k:?} is a standard introspection member"),
+                );
             }
         }
-        links.push(Link { client: l.client.clone(), api: l.api.clone(), scopes, exchange: l.exchange, attributes: l.attributes.clone() });
+        links.push(Link {
+            client: l.client.clone(),
+            api: l.api.clone(),
+            scopes,
+            exchange: l.exchange,
+            attributes: l.attributes.clone(),
+        });
     }
 
     let mut users = Vec::new();
@@ -716,26 +894,42 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     for (i, u) in raw.users.iter().enumerate() {
         let key = format!("users[{i}]");
         if !is_id(&u.username) {
-            p.add(format!("{key}.username"), "must be 1–128 printable ASCII characters");
+            p.add(
+                format!("{key}.username"),
+                "must be 1–128 printable ASCII characters",
+            );
         } else if !usernames.insert(u.username.clone()) {
-            p.add(format!("{key}.username"), format!("{:?} is declared twice", u.username));
+            p.add(
+                format!("{key}.username"),
+                format!("{:?} is declared twice", u.username),
+            );
         }
         let password = match (&u.password, &u.password_hash, &u.password_file) {
             (Some(pw), None, None) => Some(PasswordSpec::Plain(pw.clone())),
-            (None, Some(h), None) if wissel_crypto::password::is_valid_hash(h) => Some(PasswordSpec::Hash(h.clone())),
+            (None, Some(h), None) if wissel_crypto::password::is_valid_hash(h) => {
+                Some(PasswordSpec::Hash(h.clone()))
+            }
             (None, Some(_), None) => {
-                p.add(format!("{key}.password_hash"), "must be an Argon2id PHC string ($argon2id$…)");
+                p.add(
+                    format!("{key}.password_hash"),
+                    "must be an Argon2id PHC string ($argon2id$…)",
+                );
                 None
             }
             (None, None, Some(f)) => match std::fs::read_to_string(base.join(f)) {
-                Ok(s) => Some(PasswordSpec::Plain(s.trim_end_matches(['\n', '\r']).to_owned())),
+                Ok(s) => Some(PasswordSpec::Plain(
+                    s.trim_end_matches(['\n', '\r']).to_owned(),
+                )),
                 Err(e) => {
                     p.add(format!("{key}.password_file"), e);
                     None
                 }
             },
             _ => {
-                p.add(&key, "give exactly one of password, password_hash, password_file");
+                p.add(
+                    &key,
+                    "give exactly one of password, password_hash, password_file",
+                );
                 None
             }
         };
@@ -745,7 +939,13 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
             p.add(format!("{key}.password"), "must be at least 8 characters");
         }
         if let Some(password) = password {
-            users.push(UserSpec { username: u.username.clone(), password, claims: u.claims.clone(), groups: u.groups.clone(), disabled: u.disabled });
+            users.push(UserSpec {
+                username: u.username.clone(),
+                password,
+                claims: u.claims.clone(),
+                groups: u.groups.clone(),
+                disabled: u.disabled,
+            });
         }
     }
 
@@ -762,24 +962,39 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         };
         let scopes = scopes_of(&mut p, &format!("{key}.scopes"), &a.scopes);
         match apis.iter().find(|x| x.id == a.api) {
-            None => p.add(format!("{key}.api"), format!("no API {:?} is declared", a.api)),
+            None => p.add(
+                format!("{key}.api"),
+                format!("no API {:?} is declared", a.api),
+            ),
             Some(api) => {
                 for s in scopes.iter() {
                     if !api.scopes.contains_key(s) {
-                        p.add(format!("{key}.scopes"), format!("{s:?} is not offered by API {:?}", api.id));
+                        p.add(
+                            format!("{key}.scopes"),
+                            format!("{s:?} is not offered by API {:?}", api.id),
+                        );
                     }
                 }
             }
         }
         if let Some(grantee) = grantee {
-            authorizations.push(Authorization { grantee, api: a.api.clone(), scopes });
+            authorizations.push(Authorization {
+                grantee,
+                api: a.api.clone(),
+                scopes,
+            });
         }
     }
 
     if !p.list.is_empty() {
         return Err(ConfigError(p.list));
     }
-    let longest_token = apis.iter().map(|a| a.access_token_lifetime).max().unwrap_or(900).max(900);
+    let longest_token = apis
+        .iter()
+        .map(|a| a.access_token_lifetime)
+        .max()
+        .unwrap_or(900)
+        .max(900);
     Ok(Config {
         issuer,
         listen,
@@ -801,7 +1016,13 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         },
         log_format,
         log_level: raw.log.level,
-        declared: Declared { clients, apis, links, users, authorizations },
+        declared: Declared {
+            clients,
+            apis,
+            links,
+            users,
+            authorizations,
+        },
     })
 }
 
@@ -819,19 +1040,26 @@ mod tests {
     fn minimal_config_has_defaults() {
         let c = load("issuer = \"http://127.0.0.1:8080\"").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.storage_url, "sqlite://./wissel.db", "relative to the configuration file");
+        assert_eq!(
+            c.storage_url, "sqlite://./wissel.db",
+            "relative to the configuration file"
+        );
         assert_eq!(c.signing_alg, SigningAlg::ES256);
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {
-        let e = load("issuer = \"http://127.0.0.1:8080\"\n[server]\nlisten = \"127.0.0.1:1\"\nlistne = 1").unwrap_err();
+        let e = load(
+            "issuer = \"http://127.0.0.1:8080\"\n[server]\nlisten = \"127.0.0.1:1\"\nlistne = 1",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("listne"), "{e}");
     }
 
     #[test]
     fn bad_values_are_all_reported_with_keys() {
-        let text = format!(r#"
+        let text = format!(
+            r#"
 issuer = "http://example.org"
 [keys]
 algorithm = "HS256"
@@ -850,16 +1078,25 @@ scopes = ["b"]
 id = "d"
 auth_method = "client_secret_post"
 secret = "{SECRET}"
-"#);
+"#
+        );
         let e = load(&text).unwrap_err().to_string();
-        for needle in ["issuer", "keys.algorithm", "clients[0].secret", "password", "apis[0].id", "links[0].api"] {
+        for needle in [
+            "issuer",
+            "keys.algorithm",
+            "clients[0].secret",
+            "password",
+            "apis[0].id",
+            "links[0].api",
+        ] {
             assert!(e.contains(needle), "{needle} missing in {e}");
         }
     }
 
     #[test]
     fn link_scopes_must_be_offered() {
-        let text = format!(r#"
+        let text = format!(
+            r#"
 issuer = "https://as.example"
 [[clients]]
 id = "c"
@@ -872,7 +1109,8 @@ scopes = {{ "r" = "Read" }}
 client = "c"
 api = "a"
 scopes = ["r", "w"]
-"#);
+"#
+        );
         let e = load(&text).unwrap_err().to_string();
         assert!(e.contains("\"w\" is not offered"), "{e}");
     }

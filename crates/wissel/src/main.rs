@@ -14,7 +14,11 @@ use wissel_crypto::keys::MasterKey;
 use wissel_crypto::secret::{digest, generate_secret};
 
 #[derive(Parser)]
-#[command(name = "wissel", version, about = "An OAuth 2.0 / OpenID Connect authorization server")]
+#[command(
+    name = "wissel",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect authorization server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,9 +115,15 @@ fn init_logging(format: LogFormat, level: &str) {
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .or_else(|| tracing_subscriber::EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }
@@ -164,12 +174,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { data_dir, listen } => {
             let file = demo::prepare(&data_dir, &listen)?;
             let mut config = load(&file)?;
-            config.listen = listen.parse().with_context(|| format!("--listen {listen}"))?;
+            config.listen = listen
+                .parse()
+                .with_context(|| format!("--listen {listen}"))?;
             config.issuer = format!("http://{listen}");
             init_logging(config.log_format, "warn,wissel=info");
             let text = std::fs::read_to_string(&file)?;
             let secrets = demo::secrets(&text)?;
-            serve_until_signal(&config, |issuer| println!("{}", demo::walkthrough(issuer, &secrets, &file))).await
+            serve_until_signal(&config, |issuer| {
+                println!("{}", demo::walkthrough(issuer, &secrets, &file))
+            })
+            .await
         }
         Command::CheckConfig { file } => {
             let c = load(&file)?;
@@ -188,7 +203,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = load(&file)?;
             let store = server::open_store(&c).await?;
             let r = provision::apply(store.as_ref(), &c.declared, SystemClock.now()).await?;
-            println!("applied: {} created, {} updated, {} unchanged", r.created, r.updated, r.unchanged);
+            println!(
+                "applied: {} created, {} updated, {} unchanged",
+                r.created, r.updated, r.unchanged
+            );
             Ok(())
         }
         Command::Migrate { config } => {
@@ -197,43 +215,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("storage is at the latest schema");
             Ok(())
         }
-        Command::Keys { command: KeysCommand::MasterKey } => {
+        Command::Keys {
+            command: KeysCommand::MasterKey,
+        } => {
             println!("{}", MasterKey::generate_base64()?);
             Ok(())
         }
-        Command::Keys { command: KeysCommand::List { config } } => {
+        Command::Keys {
+            command: KeysCommand::List { config },
+        } => {
             let c = load(&config)?;
             let store = server::open_store(&c).await?;
-            println!("{:<24} {:<6} {:<8} {:>12} {:>12} {:>14}", "kid", "alg", "state", "created", "activated", "published until");
+            println!(
+                "{:<24} {:<6} {:<8} {:>12} {:>12} {:>14}",
+                "kid", "alg", "state", "created", "activated", "published until"
+            );
             for k in store.list_keys().await? {
                 let t = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<24} {:<6} {:<8} {:>12} {:>12} {:>14}",
-                    k.kid, k.alg.as_str(), k.state.as_str(), k.created_at, t(k.activated_at), t(k.publish_until)
+                    k.kid,
+                    k.alg.as_str(),
+                    k.state.as_str(),
+                    k.created_at,
+                    t(k.activated_at),
+                    t(k.publish_until)
                 );
             }
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Rotate { config } } => {
+        Command::Keys {
+            command: KeysCommand::Rotate { config },
+        } => {
             let c = load(&config)?;
             let master = master_key(c.master_key_file.as_deref())?;
             let store = server::open_store(&c).await?;
-            let done = wissel_http::keys::rotate(store.as_ref(), &master, c.signing_alg, &c.rotation, SystemClock.now(), true).await?;
+            let done = wissel_http::keys::rotate(
+                store.as_ref(),
+                &master,
+                c.signing_alg,
+                &c.rotation,
+                SystemClock.now(),
+                true,
+            )
+            .await?;
             println!("done: {done:?}");
             println!("running nodes pick the change up within server.sync_interval_ms");
             Ok(())
         }
-        Command::Client { command: ClientCommand::Secret } => {
+        Command::Client {
+            command: ClientCommand::Secret,
+        } => {
             let s = generate_secret();
-            println!("secret        = \"{s}\"\nsecret_sha256 = \"{}\"", digest(s.as_bytes()).to_hex());
+            println!(
+                "secret        = \"{s}\"\nsecret_sha256 = \"{}\"",
+                digest(s.as_bytes()).to_hex()
+            );
             Ok(())
         }
-        Command::Client { command: ClientCommand::Create { config, id, name, auth_method } } => {
+        Command::Client {
+            command:
+                ClientCommand::Create {
+                    config,
+                    id,
+                    name,
+                    auth_method,
+                },
+        } => {
             let c = load(&config)?;
             let method = match auth_method.as_str() {
                 "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
                 "client_secret_post" => ClientAuthMethod::ClientSecretPost,
-                other => anyhow::bail!("--auth-method {other}: client_secret_basic or client_secret_post"),
+                other => anyhow::bail!(
+                    "--auth-method {other}: client_secret_basic or client_secret_post"
+                ),
             };
             let secret = generate_secret();
             let client = Client {
@@ -255,8 +310,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !store.create_client(&client, SystemClock.now()).await? {
                 anyhow::bail!("a client or API with id {id:?} already exists");
             }
-            println!("client {id} created; its secret (shown once, stored only as a SHA-256 digest):\n{secret}");
-            println!("link it to an API in the configuration file ([[links]]) before it can obtain tokens");
+            println!(
+                "client {id} created; its secret (shown once, stored only as a SHA-256 digest):\n{secret}"
+            );
+            println!(
+                "link it to an API in the configuration file ([[links]]) before it can obtain tokens"
+            );
             Ok(())
         }
     }
@@ -264,7 +323,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wissel: cannot start the runtime: {e}");

@@ -11,13 +11,19 @@ use wissel_crypto::secret::generate_id;
 use crate::config::{Declared, PasswordSpec};
 
 /// Hashes what needs hashing (off the async runtime) and applies everything in one transaction.
-pub async fn apply(store: &dyn Store, declared: &Declared, now: i64) -> Result<ApplyReport, InternalError> {
+pub async fn apply(
+    store: &dyn Store,
+    declared: &Declared,
+    now: i64,
+) -> Result<ApplyReport, InternalError> {
     let mut users = Vec::with_capacity(declared.users.len());
     for spec in &declared.users {
         let existing = store.find_user(&spec.username).await?;
         let password_hash = match (&spec.password, &existing) {
             (PasswordSpec::Hash(h), _) => h.clone(),
-            (PasswordSpec::Plain(pw), Some(u)) if verify(pw.clone(), u.password_hash.clone()).await? => {
+            (PasswordSpec::Plain(pw), Some(u))
+                if verify(pw.clone(), u.password_hash.clone()).await? =>
+            {
                 u.password_hash.clone()
             }
             (PasswordSpec::Plain(pw), _) => {
@@ -29,7 +35,10 @@ pub async fn apply(store: &dyn Store, declared: &Declared, now: i64) -> Result<A
             }
         };
         users.push(User {
-            subject: existing.as_ref().map(|u| u.subject.clone()).unwrap_or_else(generate_id),
+            subject: existing
+                .as_ref()
+                .map(|u| u.subject.clone())
+                .unwrap_or_else(generate_id),
             username: spec.username.clone(),
             password_hash,
             claims: spec.claims.clone(),
@@ -48,5 +57,7 @@ pub async fn apply(store: &dyn Store, declared: &Declared, now: i64) -> Result<A
 }
 
 async fn verify(pw: String, hash: String) -> Result<bool, InternalError> {
-    tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash)).await.map_err(InternalError::new)
+    tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
+        .await
+        .map_err(InternalError::new)
 }

@@ -24,7 +24,9 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -34,7 +36,9 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Connects to the configured store and migrates it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
-    let store = SqlStore::connect(&config.storage_url).await.context("opening storage")?;
+    let store = SqlStore::connect(&config.storage_url)
+        .await
+        .context("opening storage")?;
     store.migrate().await.context("migrating storage")?;
     Ok(Arc::new(store))
 }
@@ -72,8 +76,14 @@ impl Server {
 }
 
 /// Starts a node on `config.listen`.
-pub async fn start(config: &Config, master: MasterKey, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+pub async fn start(
+    config: &Config,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     start_on(config, listener, master, clock).await
 }
 
@@ -85,11 +95,25 @@ pub async fn start_on(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Server> {
     let store = open_store(config).await?;
-    let report = provision::apply(store.as_ref(), &config.declared, clock.now()).await.context("applying the configuration")?;
-    tracing::info!(created = report.created, updated = report.updated, unchanged = report.unchanged, "configuration applied");
-    wissel_http::keys::rotate(store.as_ref(), &master, config.signing_alg, &config.rotation, clock.now(), false)
+    let report = provision::apply(store.as_ref(), &config.declared, clock.now())
         .await
-        .context("preparing signing keys")?;
+        .context("applying the configuration")?;
+    tracing::info!(
+        created = report.created,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        "configuration applied"
+    );
+    wissel_http::keys::rotate(
+        store.as_ref(),
+        &master,
+        config.signing_alg,
+        &config.rotation,
+        clock.now(),
+        false,
+    )
+    .await
+    .context("preparing signing keys")?;
     let settings = Settings {
         issuer: config.issuer.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -101,7 +125,11 @@ pub async fn start_on(
         token_cache_capacity: config.token_cache_capacity,
         jwks_uri_ttl: config.jwks_uri_ttl,
     };
-    let metrics = if config.metrics { metrics_handle() } else { None };
+    let metrics = if config.metrics {
+        metrics_handle()
+    } else {
+        None
+    };
     let store: Arc<dyn Store> = store;
     let state = AppState::new(settings, store, clock, master, Arc::new(LogAudit), metrics).await?;
     let addr = listener.local_addr()?;
@@ -113,13 +141,21 @@ pub async fn start_on(
         let graceful = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+        {
             tracing::error!(cause = %e, "http server failed");
         }
     });
     let maintenance = tokio::spawn(maintain(state.clone(), rx));
     tracing::info!(%addr, issuer = %config.issuer, "wissel is serving");
-    Ok(Server { addr, state, shutdown: tx, tasks: vec![http, maintenance] })
+    Ok(Server {
+        addr,
+        state,
+        shutdown: tx,
+        tasks: vec![http, maintenance],
+    })
 }
 
 /// Keeps a node in step with the store: every sync interval, configuration generation and

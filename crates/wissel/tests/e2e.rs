@@ -2,6 +2,8 @@
 //! `WISSEL_TEST_POSTGRES_URL` is set), driven over HTTP by reqwest, by the `oauth2` crate as a
 //! real client, and by the `wissel` binary itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +48,11 @@ impl Drop for TempDir {
 fn unique(tag: &str) -> String {
     use std::sync::atomic::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The configuration every test starts from; `{jwks}` is the private_key_jwt client's key set.
@@ -124,10 +130,16 @@ scopes = ["orders:read"]
 fn toml_inline(v: &Value) -> String {
     match v {
         Value::Object(m) => {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {}", toml_inline(v))).collect();
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", toml_inline(v)))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(toml_inline).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(toml_inline).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -137,13 +149,18 @@ fn signer_key() -> &'static (SigningKey, Value) {
     static KEY: std::sync::OnceLock<(SigningKey, Value)> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
         let g = generate(SigningAlg::ES256, "signer-key").unwrap();
-        (SigningKey::from_pkcs8("signer-key", SigningAlg::ES256, &g.pkcs8).unwrap(), json!({ "keys": [g.public_jwk] }))
+        (
+            SigningKey::from_pkcs8("signer-key", SigningAlg::ES256, &g.pkcs8).unwrap(),
+            json!({ "keys": [g.public_jwk] }),
+        )
     })
 }
 
 fn master() -> (String, MasterKey) {
     static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let b64 = KEY.get_or_init(|| MasterKey::generate_base64().unwrap()).clone();
+    let b64 = KEY
+        .get_or_init(|| MasterKey::generate_base64().unwrap())
+        .clone();
     let mk = MasterKey::from_base64(&b64).unwrap();
     (b64, mk)
 }
@@ -153,20 +170,38 @@ async fn start_node(storage: Option<String>, clock: Arc<dyn Clock>) -> Node {
 }
 
 /// Nodes of one deployment share the issuer; `issuer: None` makes it this node's own address.
-async fn start_node_as(storage: Option<String>, clock: Arc<dyn Clock>, issuer: Option<&str>) -> Node {
+async fn start_node_as(
+    storage: Option<String>,
+    clock: Arc<dyn Clock>,
+    issuer: Option<&str>,
+) -> Node {
     let (storage, dir) = match storage {
         Some(s) => (s, None),
         None => {
             let dir = std::env::temp_dir().join(unique("wissel_e2e"));
             std::fs::create_dir_all(&dir).unwrap();
-            (format!("sqlite://{}", dir.join("wissel.db").display()), Some(TempDir(dir)))
+            (
+                format!("sqlite://{}", dir.join("wissel.db").display()),
+                Some(TempDir(dir)),
+            )
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config::from_toml(&config_text(issuer.unwrap_or(&base), &storage, &signer_key().1), std::path::Path::new("")).unwrap();
-    let server = server::start_on(&config, listener, master().1, clock).await.unwrap();
-    Node { server, base, storage, _dir: dir }
+    let config = Config::from_toml(
+        &config_text(issuer.unwrap_or(&base), &storage, &signer_key().1),
+        std::path::Path::new(""),
+    )
+    .unwrap();
+    let server = server::start_on(&config, listener, master().1, clock)
+        .await
+        .unwrap();
+    Node {
+        server,
+        base,
+        storage,
+        _dir: dir,
+    }
 }
 
 async fn node() -> Node {
@@ -174,7 +209,10 @@ async fn node() -> Node {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 impl Node {
@@ -183,7 +221,12 @@ impl Node {
     }
 
     /// POSTs a form with optional Basic credentials.
-    async fn post(&self, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> reqwest::Response {
+    async fn post(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut rb = http().post(self.url(path)).form(form);
         if let Some((u, p)) = basic {
             rb = rb.basic_auth(u, Some(p));
@@ -194,14 +237,18 @@ impl Node {
     async fn token(&self, form: &[(&str, &str)]) -> Value {
         let mut f = vec![("grant_type", "client_credentials")];
         f.extend_from_slice(form);
-        let r = self.post("/token", Some(("backend", BACKEND_SECRET)), &f).await;
+        let r = self
+            .post("/token", Some(("backend", BACKEND_SECRET)), &f)
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["cache-control"], "no-store");
         r.json().await.unwrap()
     }
 
     async fn introspect_as(&self, who: (&str, &str), token: &str) -> Value {
-        let r = self.post("/introspect", Some(who), &[("token", token)]).await;
+        let r = self
+            .post("/introspect", Some(who), &[("token", token)])
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["cache-control"], "no-store");
         r.json().await.unwrap()
@@ -239,8 +286,8 @@ fn assertion_claims(aud: &str, exp: i64) -> Value {
 async fn oauth2_crate_client_credentials_introspect_revoke() {
     use oauth2::basic::BasicClient;
     use oauth2::{
-        ClientId, ClientSecret, IntrospectionUrl, RevocationUrl, Scope, StandardRevocableToken, TokenIntrospectionResponse,
-        TokenResponse, TokenUrl,
+        ClientId, ClientSecret, IntrospectionUrl, RevocationUrl, Scope, StandardRevocableToken,
+        TokenIntrospectionResponse, TokenResponse, TokenUrl,
     };
     let n = node().await;
     let rc = http();
@@ -248,7 +295,12 @@ async fn oauth2_crate_client_credentials_introspect_revoke() {
         let rc = rc.clone();
         async move {
             let (parts, body) = req.into_parts();
-            let resp = rc.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+            let resp = rc
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await?;
             let mut b = oauth2::http::Response::builder().status(resp.status());
             for (k, v) in resp.headers() {
                 b = b.header(k, v);
@@ -271,21 +323,56 @@ async fn oauth2_crate_client_credentials_introspect_revoke() {
         .request_async(&send)
         .await
         .unwrap();
-    let scopes: Vec<String> = token.scopes().unwrap().iter().map(|s| s.to_string()).collect();
-    assert_eq!(scopes, ["orders:read"], "orders:admin is offered but not allowed by the link");
+    let scopes: Vec<String> = token
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        scopes,
+        ["orders:read"],
+        "orders:admin is offered but not allowed by the link"
+    );
     assert_eq!(token.expires_in(), Some(Duration::from_secs(900)));
 
-    let info = client.introspect(token.access_token()).request_async(&send).await.unwrap();
+    let info = client
+        .introspect(token.access_token())
+        .request_async(&send)
+        .await
+        .unwrap();
     assert!(info.active());
-    assert_eq!(info.client_id().map(|c| c.to_string()), Some("backend".into()));
+    assert_eq!(
+        info.client_id().map(|c| c.to_string()),
+        Some("backend".into())
+    );
 
     // The oauth2 crate revokes only over https (RFC 7009 §2), and this test server speaks plain
     // HTTP on loopback, so the crate's request is checked to be refused and the same request is
     // sent by hand.
-    assert!(client.revoke_token(StandardRevocableToken::AccessToken(token.access_token().clone())).is_err());
-    let r = n.post("/revoke", Some(("backend", BACKEND_SECRET)), &[("token", token.access_token().secret()), ("token_type_hint", "access_token")]).await;
+    assert!(
+        client
+            .revoke_token(StandardRevocableToken::AccessToken(
+                token.access_token().clone()
+            ))
+            .is_err()
+    );
+    let r = n
+        .post(
+            "/revoke",
+            Some(("backend", BACKEND_SECRET)),
+            &[
+                ("token", token.access_token().secret()),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let after = client.introspect(token.access_token()).request_async(&send).await.unwrap();
+    let after = client
+        .introspect(token.access_token())
+        .request_async(&send)
+        .await
+        .unwrap();
     assert!(!after.active());
     n.server.shutdown().await;
 }
@@ -293,20 +380,47 @@ async fn oauth2_crate_client_credentials_introspect_revoke() {
 #[tokio::test]
 async fn jwt_access_tokens_follow_rfc_9068_and_verify_with_the_jwks() {
     let n = node().await;
-    let t = n.token(&[("audience", "orders-api"), ("scope", "orders:read orders:write")]).await;
+    let t = n
+        .token(&[
+            ("audience", "orders-api"),
+            ("scope", "orders:read orders:write"),
+        ])
+        .await;
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["scope"], "orders:read orders:write");
     let at = t["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(at).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
-    let jwks: jsonwebtoken::jwk::JwkSet = http().get(n.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("signing key is published");
+    let jwks: jsonwebtoken::jwk::JwkSet = http()
+        .get(n.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("signing key is published");
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     v.set_audience(&["orders-api"]);
     v.set_issuer(&[n.base.as_str()]);
-    let claims = jsonwebtoken::decode::<Value>(at, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap().claims;
-    for c in ["iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti", "grant_id"] {
+    let claims =
+        jsonwebtoken::decode::<Value>(at, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .unwrap()
+            .claims;
+    for c in [
+        "iss",
+        "sub",
+        "aud",
+        "client_id",
+        "scope",
+        "iat",
+        "exp",
+        "jti",
+        "grant_id",
+    ] {
         assert!(claims.get(c).is_some(), "claim {c} missing");
     }
     assert_eq!(claims["client_id"], "backend");
@@ -321,7 +435,13 @@ async fn token_format_follows_the_api_and_the_request() {
     assert!(!value.contains('.') && value.len() == 43, "opaque: {value}");
     assert_eq!(opaque["expires_in"], 60);
     let jwt = n
-        .token(&[("resource", "https://billing.example/"), ("requested_token_type", "urn:ietf:params:oauth:token-type:jwt")])
+        .token(&[
+            ("resource", "https://billing.example/"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:jwt",
+            ),
+        ])
         .await;
     assert_eq!(jwt["access_token"].as_str().unwrap().split('.').count(), 3);
     // Only the opaque one was stored.
@@ -332,8 +452,14 @@ async fn token_format_follows_the_api_and_the_request() {
 #[tokio::test]
 async fn introspection_is_audience_restricted_and_carries_link_attributes() {
     let n = node().await;
-    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
-    let opaque = n.token(&[("audience", "billing-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let opaque = n.token(&[("audience", "billing-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let as_api = n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await;
     assert_eq!(as_api["active"], true);
@@ -341,26 +467,74 @@ async fn introspection_is_audience_restricted_and_carries_link_attributes() {
     assert_eq!(as_api["customer"], "acme");
     assert_eq!(as_api["tier"], 2);
     assert_eq!(as_api["iss"], n.base);
-    for m in ["scope", "client_id", "sub", "exp", "iat", "nbf", "jti", "token_type"] {
+    for m in [
+        "scope",
+        "client_id",
+        "sub",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "token_type",
+    ] {
         assert!(as_api.get(m).is_some(), "{m} missing");
     }
     // The owner sees it; another client and another API do not.
-    assert_eq!(n.introspect_as(("backend", BACKEND_SECRET), &jwt).await["active"], true);
-    let r = n.post("/introspect", None, &[("client_id", "other"), ("client_secret", OTHER_SECRET), ("token", &jwt)]).await;
+    assert_eq!(
+        n.introspect_as(("backend", BACKEND_SECRET), &jwt).await["active"],
+        true
+    );
+    let r = n
+        .post(
+            "/introspect",
+            None,
+            &[
+                ("client_id", "other"),
+                ("client_secret", OTHER_SECRET),
+                ("token", &jwt),
+            ],
+        )
+        .await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
-    let r = n.post("/introspect", None, &[("client_id", "billing-api"), ("client_secret", BILLING_SECRET), ("token", &jwt)]).await;
+    let r = n
+        .post(
+            "/introspect",
+            None,
+            &[
+                ("client_id", "billing-api"),
+                ("client_secret", BILLING_SECRET),
+                ("token", &jwt),
+            ],
+        )
+        .await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
     // Opaque tokens, looked up by digest.
-    let r = n.post("/introspect", None, &[("client_id", "billing-api"), ("client_secret", BILLING_SECRET), ("token", &opaque)]).await;
+    let r = n
+        .post(
+            "/introspect",
+            None,
+            &[
+                ("client_id", "billing-api"),
+                ("client_secret", BILLING_SECRET),
+                ("token", &opaque),
+            ],
+        )
+        .await;
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["active"].as_bool(), v["scope"].as_str()), (Some(true), Some("billing:read")));
+    assert_eq!(
+        (v["active"].as_bool(), v["scope"].as_str()),
+        (Some(true), Some("billing:read"))
+    );
     n.server.shutdown().await;
 }
 
 #[tokio::test]
 async fn signed_introspection_response_rfc_9701() {
     let n = node().await;
-    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = http()
         .post(n.url("/introspect"))
         .basic_auth("orders-api", Some(ORDERS_SECRET))
@@ -370,16 +544,30 @@ async fn signed_introspection_response_rfc_9701() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["content-type"], "application/token-introspection+jwt");
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
     let body = r.text().await.unwrap();
     let header = jsonwebtoken::decode_header(&body).unwrap();
     assert_eq!(header.typ.as_deref(), Some("token-introspection+jwt"));
-    let jwks: jsonwebtoken::jwk::JwkSet = http().get(n.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = http()
+        .get(n.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     v.set_audience(&["orders-api"]);
     v.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Value>(&body, &key, &v).unwrap().claims;
+    let claims = jsonwebtoken::decode::<Value>(&body, &key, &v)
+        .unwrap()
+        .claims;
     assert_eq!(claims["iss"], n.base);
     assert_eq!(claims["token_introspection"]["active"], true);
     n.server.shutdown().await;
@@ -389,15 +577,31 @@ async fn signed_introspection_response_rfc_9701() {
 async fn expired_tokens_are_inactive() {
     let clock = Arc::new(TestClock(AtomicI64::new(SystemClock.now())));
     let n = start_node(None, clock.clone()).await;
-    let opaque = n.token(&[("audience", "billing-api")]).await["access_token"].as_str().unwrap().to_owned();
-    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let opaque = n.token(&[("audience", "billing-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let owner = ("backend", BACKEND_SECRET);
     assert_eq!(n.introspect_as(owner, &opaque).await["active"], true);
     clock.0.fetch_add(61, Ordering::SeqCst);
-    assert_eq!(n.introspect_as(owner, &opaque).await["active"], false, "opaque token past its 60 s lifetime");
-    assert_eq!(n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"], true);
+    assert_eq!(
+        n.introspect_as(owner, &opaque).await["active"],
+        false,
+        "opaque token past its 60 s lifetime"
+    );
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"],
+        true
+    );
     clock.0.fetch_add(900, Ordering::SeqCst);
-    assert_eq!(n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"], false);
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -409,11 +613,18 @@ async fn private_key_jwt_client_assertions() {
         let n = &n;
         async move {
             let r = n
-                .post("/token", None, &[
-                    ("grant_type", "client_credentials"),
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                    ("client_assertion", &a),
-                ])
+                .post(
+                    "/token",
+                    None,
+                    &[
+                        ("grant_type", "client_credentials"),
+                        (
+                            "client_assertion_type",
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                        ),
+                        ("client_assertion", &a),
+                    ],
+                )
                 .await;
             (r.status(), r.json::<Value>().await.unwrap())
         }
@@ -422,14 +633,25 @@ async fn private_key_jwt_client_assertions() {
     let good = assertion(&assertion_claims(&n.base, now + 60));
     let (s, v) = send(good.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(send(assertion(&assertion_claims(&token_url, now + 60))).await.0, StatusCode::OK);
+    assert_eq!(
+        send(assertion(&assertion_claims(&token_url, now + 60)))
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     let before = n.written().await;
     let mut refused = vec![
         ("replayed jti", good),
-        ("wrong aud", assertion(&assertion_claims("https://elsewhere.example", now + 60))),
+        (
+            "wrong aud",
+            assertion(&assertion_claims("https://elsewhere.example", now + 60)),
+        ),
         ("expired", assertion(&assertion_claims(&n.base, now - 1))),
-        ("lives too long", assertion(&assertion_claims(&n.base, now + 3600))),
+        (
+            "lives too long",
+            assertion(&assertion_claims(&n.base, now + 3600)),
+        ),
     ];
     let mut no_exp = assertion_claims(&n.base, 0);
     no_exp.as_object_mut().unwrap().remove("exp");
@@ -439,11 +661,21 @@ async fn private_key_jwt_client_assertions() {
     refused.push(("sub is not the client", assertion(&other_iss)));
     // alg none
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    refused.push(("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&assertion_claims(&n.base, now + 60)))));
+    refused.push((
+        "alg none",
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&assertion_claims(&n.base, now + 60))
+        ),
+    ));
     // HS256 keyed with the public key (algorithm confusion)
     let public = signer_key().1["keys"][0].to_string();
     let hs = jsonwebtoken::encode(
-        &jsonwebtoken::Header { kid: Some("signer-key".into()), ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256) },
+        &jsonwebtoken::Header {
+            kid: Some("signer-key".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
         &assertion_claims(&n.base, now + 60),
         &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
     )
@@ -452,7 +684,12 @@ async fn private_key_jwt_client_assertions() {
     // Signed by a foreign key under our kid.
     let foreign = generate(SigningAlg::ES256, "signer-key").unwrap();
     let foreign = SigningKey::from_pkcs8("signer-key", SigningAlg::ES256, &foreign.pkcs8).unwrap();
-    refused.push(("foreign key", foreign.sign("JWT", &assertion_claims(&n.base, now + 60)).unwrap()));
+    refused.push((
+        "foreign key",
+        foreign
+            .sign("JWT", &assertion_claims(&n.base, now + 60))
+            .unwrap(),
+    ));
     refused.push(("garbage", "not.a.jwt".into()));
 
     for (what, a) in refused {
@@ -461,75 +698,347 @@ async fn private_key_jwt_client_assertions() {
         assert_eq!(v["error"], "invalid_client", "{what}");
     }
     let after = n.written().await;
-    assert_eq!((after.0, after.1), (before.0, before.1), "refused assertions write no token");
+    assert_eq!(
+        (after.0, after.1),
+        (before.0, before.1),
+        "refused assertions write no token"
+    );
     n.server.shutdown().await;
 }
+
+/// What a bad request is: a label, the path, Basic credentials, the form, and the expected
+/// status and error code.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
 
 /// Every endpoint answers bad input with the RFC error, `no-store`, and writes nothing.
 #[tokio::test]
 async fn bad_input_gets_the_rfc_error_and_writes_nothing() {
     let n = node().await;
-    let good_jwt = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let good_jwt = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = n.written().await;
     let b = Some(("backend", BACKEND_SECRET));
     let cc = ("grant_type", "client_credentials");
     let big = "x".repeat(70 * 1024);
-    let cases: Vec<(&str, &str, Option<(&str, &str)>, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("missing grant_type", "/token", b, vec![], 400, "invalid_request"),
-        ("empty grant_type", "/token", b, vec![("grant_type", "")], 400, "invalid_request"),
-        ("duplicated grant_type", "/token", b, vec![cc, cc], 400, "invalid_request"),
-        ("duplicated scope", "/token", b, vec![cc, ("scope", "orders:read"), ("scope", "orders:write")], 400, "invalid_request"),
-        ("wrong grant_type", "/token", b, vec![("grant_type", "password")], 400, "unsupported_grant_type"),
-        ("no credentials", "/token", None, vec![cc], 401, "invalid_client"),
-        ("wrong secret", "/token", Some(("backend", "wrong-secret-wrong-secret-wrong-secret-xx")), vec![cc], 401, "invalid_client"),
-        ("unknown client", "/token", Some(("ghost", BACKEND_SECRET)), vec![cc], 401, "invalid_client"),
-        ("Basic and body", "/token", b, vec![cc, ("client_id", "backend"), ("client_secret", BACKEND_SECRET)], 400, "invalid_request"),
-        ("post client using Basic", "/token", Some(("other", OTHER_SECRET)), vec![cc], 401, "invalid_client"),
-        ("API as client", "/token", Some(("orders-api", ORDERS_SECRET)), vec![cc], 401, "invalid_client"),
-        ("grant not allowed", "/token", Some(("nocc", BACKEND_SECRET)), vec![cc], 400, "unauthorized_client"),
-        ("unknown audience", "/token", b, vec![cc, ("audience", "nope")], 400, "invalid_target"),
-        ("unknown resource", "/token", b, vec![cc, ("resource", "https://nope.example/")], 400, "invalid_target"),
-        ("relative resource", "/token", b, vec![cc, ("resource", "orders")], 400, "invalid_target"),
-        ("audience and resource disagree", "/token", b, vec![cc, ("audience", "orders-api"), ("resource", "https://billing.example/")], 400, "invalid_target"),
-        ("no API named, two linked", "/token", b, vec![cc], 400, "invalid_target"),
-        ("scope not allowed", "/token", b, vec![cc, ("audience", "orders-api"), ("scope", "orders:admin")], 400, "invalid_scope"),
-        ("malformed scope", "/token", b, vec![cc, ("audience", "orders-api"), ("scope", "a\"b")], 400, "invalid_scope"),
-        ("bad requested_token_type", "/token", b, vec![cc, ("audience", "orders-api"), ("requested_token_type", "urn:x")], 400, "invalid_request"),
-        ("oversized body", "/token", b, vec![cc, ("scope", big.as_str())], 413, "invalid_request"),
-        ("introspect without token", "/introspect", Some(("orders-api", ORDERS_SECRET)), vec![], 400, "invalid_request"),
-        ("introspect, duplicated token", "/introspect", Some(("orders-api", ORDERS_SECRET)), vec![("token", "a"), ("token", "b")], 400, "invalid_request"),
-        ("introspect without credentials", "/introspect", None, vec![("token", good_jwt.as_str())], 401, "invalid_client"),
-        ("introspect, wrong secret", "/introspect", Some(("orders-api", BACKEND_SECRET)), vec![("token", good_jwt.as_str())], 401, "invalid_client"),
-        ("revoke without token", "/revoke", b, vec![], 400, "invalid_request"),
-        ("revoke without credentials", "/revoke", None, vec![("token", good_jwt.as_str())], 401, "invalid_client"),
-        ("revoke, bad hint", "/revoke", b, vec![("token", good_jwt.as_str()), ("token_type_hint", "id_token")], 400, "unsupported_token_type"),
-        ("revoke as an API", "/revoke", Some(("orders-api", ORDERS_SECRET)), vec![("token", good_jwt.as_str())], 400, "unauthorized_client"),
+    let cases: Vec<Case> = vec![
+        (
+            "missing grant_type",
+            "/token",
+            b,
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            "empty grant_type",
+            "/token",
+            b,
+            vec![("grant_type", "")],
+            400,
+            "invalid_request",
+        ),
+        (
+            "duplicated grant_type",
+            "/token",
+            b,
+            vec![cc, cc],
+            400,
+            "invalid_request",
+        ),
+        (
+            "duplicated scope",
+            "/token",
+            b,
+            vec![cc, ("scope", "orders:read"), ("scope", "orders:write")],
+            400,
+            "invalid_request",
+        ),
+        (
+            "wrong grant_type",
+            "/token",
+            b,
+            vec![("grant_type", "password")],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "no credentials",
+            "/token",
+            None,
+            vec![cc],
+            401,
+            "invalid_client",
+        ),
+        (
+            "wrong secret",
+            "/token",
+            Some(("backend", "wrong-secret-wrong-secret-wrong-secret-xx")),
+            vec![cc],
+            401,
+            "invalid_client",
+        ),
+        (
+            "unknown client",
+            "/token",
+            Some(("ghost", BACKEND_SECRET)),
+            vec![cc],
+            401,
+            "invalid_client",
+        ),
+        (
+            "Basic and body",
+            "/token",
+            b,
+            vec![
+                cc,
+                ("client_id", "backend"),
+                ("client_secret", BACKEND_SECRET),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "post client using Basic",
+            "/token",
+            Some(("other", OTHER_SECRET)),
+            vec![cc],
+            401,
+            "invalid_client",
+        ),
+        (
+            "API as client",
+            "/token",
+            Some(("orders-api", ORDERS_SECRET)),
+            vec![cc],
+            401,
+            "invalid_client",
+        ),
+        (
+            "grant not allowed",
+            "/token",
+            Some(("nocc", BACKEND_SECRET)),
+            vec![cc],
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "unknown audience",
+            "/token",
+            b,
+            vec![cc, ("audience", "nope")],
+            400,
+            "invalid_target",
+        ),
+        (
+            "unknown resource",
+            "/token",
+            b,
+            vec![cc, ("resource", "https://nope.example/")],
+            400,
+            "invalid_target",
+        ),
+        (
+            "relative resource",
+            "/token",
+            b,
+            vec![cc, ("resource", "orders")],
+            400,
+            "invalid_target",
+        ),
+        (
+            "audience and resource disagree",
+            "/token",
+            b,
+            vec![
+                cc,
+                ("audience", "orders-api"),
+                ("resource", "https://billing.example/"),
+            ],
+            400,
+            "invalid_target",
+        ),
+        (
+            "no API named, two linked",
+            "/token",
+            b,
+            vec![cc],
+            400,
+            "invalid_target",
+        ),
+        (
+            "scope not allowed",
+            "/token",
+            b,
+            vec![cc, ("audience", "orders-api"), ("scope", "orders:admin")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            "malformed scope",
+            "/token",
+            b,
+            vec![cc, ("audience", "orders-api"), ("scope", "a\"b")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            "bad requested_token_type",
+            "/token",
+            b,
+            vec![
+                cc,
+                ("audience", "orders-api"),
+                ("requested_token_type", "urn:x"),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "oversized body",
+            "/token",
+            b,
+            vec![cc, ("scope", big.as_str())],
+            413,
+            "invalid_request",
+        ),
+        (
+            "introspect without token",
+            "/introspect",
+            Some(("orders-api", ORDERS_SECRET)),
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            "introspect, duplicated token",
+            "/introspect",
+            Some(("orders-api", ORDERS_SECRET)),
+            vec![("token", "a"), ("token", "b")],
+            400,
+            "invalid_request",
+        ),
+        (
+            "introspect without credentials",
+            "/introspect",
+            None,
+            vec![("token", good_jwt.as_str())],
+            401,
+            "invalid_client",
+        ),
+        (
+            "introspect, wrong secret",
+            "/introspect",
+            Some(("orders-api", BACKEND_SECRET)),
+            vec![("token", good_jwt.as_str())],
+            401,
+            "invalid_client",
+        ),
+        (
+            "revoke without token",
+            "/revoke",
+            b,
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            "revoke without credentials",
+            "/revoke",
+            None,
+            vec![("token", good_jwt.as_str())],
+            401,
+            "invalid_client",
+        ),
+        (
+            "revoke, bad hint",
+            "/revoke",
+            b,
+            vec![
+                ("token", good_jwt.as_str()),
+                ("token_type_hint", "id_token"),
+            ],
+            400,
+            "unsupported_token_type",
+        ),
+        (
+            "revoke as an API",
+            "/revoke",
+            Some(("orders-api", ORDERS_SECRET)),
+            vec![("token", good_jwt.as_str())],
+            400,
+            "unauthorized_client",
+        ),
     ];
     for (what, path, basic, form, status, error) in cases {
         let r = n.post(path, basic, &form).await;
         assert_eq!(r.status().as_u16(), status, "{what}");
-        assert_eq!(r.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what}");
+        assert_eq!(
+            r.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{what}"
+        );
         if status == 401 && basic.is_some() {
-            assert!(r.headers().contains_key("www-authenticate"), "{what}: 401 over Basic needs WWW-Authenticate");
+            assert!(
+                r.headers().contains_key("www-authenticate"),
+                "{what}: 401 over Basic needs WWW-Authenticate"
+            );
         }
-        let v: Value = r.json().await.unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        let v: Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
         assert_eq!(v["error"], error, "{what}: {v}");
-        assert!(v["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{what}"
+        );
     }
 
     // Wrong content types and malformed bodies.
     for (what, ct, body) in [
-        ("json body", "application/json", "{\"grant_type\":\"client_credentials\"}".to_owned()),
-        ("no content type", "", "grant_type=client_credentials".to_owned()),
-        ("multipart", "multipart/form-data; boundary=x", "--x--".to_owned()),
+        (
+            "json body",
+            "application/json",
+            "{\"grant_type\":\"client_credentials\"}".to_owned(),
+        ),
+        (
+            "no content type",
+            "",
+            "grant_type=client_credentials".to_owned(),
+        ),
+        (
+            "multipart",
+            "multipart/form-data; boundary=x",
+            "--x--".to_owned(),
+        ),
     ] {
-        let mut rb = http().post(n.url("/token")).basic_auth("backend", Some(BACKEND_SECRET)).body(body);
+        let mut rb = http()
+            .post(n.url("/token"))
+            .basic_auth("backend", Some(BACKEND_SECRET))
+            .body(body);
         if !ct.is_empty() {
             rb = rb.header("content-type", ct);
         }
         let r = rb.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
-        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request", "{what}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_request",
+            "{what}"
+        );
     }
     let r = http()
         .post(n.url("/token"))
@@ -544,24 +1053,54 @@ async fn bad_input_gets_the_rfc_error_and_writes_nothing() {
     // Garbage, truncated and foreign-signed tokens: inactive at introspection, 200 at revocation.
     let foreign = {
         let g = generate(SigningAlg::ES256, "x").unwrap();
-        let k = SigningKey::from_pkcs8(&jsonwebtoken::decode_header(&good_jwt).unwrap().kid.unwrap(), SigningAlg::ES256, &g.pkcs8).unwrap();
+        let k = SigningKey::from_pkcs8(
+            &jsonwebtoken::decode_header(&good_jwt).unwrap().kid.unwrap(),
+            SigningAlg::ES256,
+            &g.pkcs8,
+        )
+        .unwrap();
         let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(&good_jwt).unwrap();
         k.sign("at+jwt", &claims).unwrap()
     };
     let truncated = good_jwt[..good_jwt.len() - 10].to_owned();
     let opaque_like = "A".repeat(43);
-    for bad in ["garbage", truncated.as_str(), foreign.as_str(), opaque_like.as_str(), "a.b.c", "...."] {
+    for bad in [
+        "garbage",
+        truncated.as_str(),
+        foreign.as_str(),
+        opaque_like.as_str(),
+        "a.b.c",
+        "....",
+    ] {
         let v = n.introspect_as(("orders-api", ORDERS_SECRET), bad).await;
         assert_eq!(v, json!({"active": false}), "{bad}");
         let r = n.post("/revoke", b, &[("token", bad)]).await;
         assert_eq!(r.status(), StatusCode::OK, "{bad}");
     }
     // Another client's token: 200, and nothing revoked.
-    let r = n.post("/revoke", None, &[("client_id", "other"), ("client_secret", OTHER_SECRET), ("token", &good_jwt)]).await;
+    let r = n
+        .post(
+            "/revoke",
+            None,
+            &[
+                ("client_id", "other"),
+                ("client_secret", OTHER_SECRET),
+                ("token", &good_jwt),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(n.introspect_as(("orders-api", ORDERS_SECRET), &good_jwt).await["active"], true);
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &good_jwt)
+            .await["active"],
+        true
+    );
 
-    assert_eq!(n.written().await, before, "no refused request wrote anything");
+    assert_eq!(
+        n.written().await,
+        before,
+        "no refused request wrote anything"
+    );
 
     // Unknown paths and methods.
     let r = http().get(n.url("/nope")).send().await.unwrap();
@@ -576,29 +1115,70 @@ async fn bad_input_gets_the_rfc_error_and_writes_nothing() {
 #[tokio::test]
 async fn discovery_jwks_and_operations() {
     let n = node().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let m: Value = http().get(n.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let m: Value = http()
+            .get(n.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(m["issuer"], n.base);
         assert_eq!(m["token_endpoint"], n.url("/token"));
         assert_eq!(m["introspection_endpoint"], n.url("/introspect"));
         assert_eq!(m["revocation_endpoint"], n.url("/revoke"));
         assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
-        assert!(m.get("authorization_endpoint").is_none(), "not implemented yet, so not listed");
+        assert!(
+            m.get("authorization_endpoint").is_none(),
+            "not implemented yet, so not listed"
+        );
     }
-    let jwks: Value = http().get(n.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = http()
+        .get(n.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "the active key and the published next key");
     for k in keys {
-        assert!(k["kid"].is_string() && k["use"] == "sig" && k["alg"] == "ES256", "{k}");
+        assert!(
+            k["kid"].is_string() && k["use"] == "sig" && k["alg"] == "ES256",
+            "{k}"
+        );
         assert!(k.get("d").is_none(), "no private part");
     }
-    assert_eq!(http().get(n.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(http().get(n.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        http().get(n.url("/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        http().get(n.url("/readyz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     n.token(&[("audience", "orders-api")]).await;
-    let metrics = http().get(n.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(n.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("wissel_http_requests_total"), "{metrics}");
     assert!(metrics.contains("wissel_http_request_duration_seconds_bucket"));
-    let r = http().get(n.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    let r = http()
+        .get(n.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     n.server.shutdown().await;
 }
@@ -606,20 +1186,56 @@ async fn discovery_jwks_and_operations() {
 #[tokio::test]
 async fn key_rotation_keeps_old_tokens_valid() {
     let n = node().await;
-    let old = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let old = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
     let state = &n.server.state;
     let s = state.settings().clone();
-    wissel_http::keys::rotate(state.store(), state.master(), SigningAlg::EdDSA, &s.rotation, state.now(), true).await.unwrap();
+    wissel_http::keys::rotate(
+        state.store(),
+        state.master(),
+        SigningAlg::EdDSA,
+        &s.rotation,
+        state.now(),
+        true,
+    )
+    .await
+    .unwrap();
     state.sync_config().await.unwrap();
-    let new = n.token(&[("audience", "orders-api")]).await["access_token"].as_str().unwrap().to_owned();
+    let new = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let new_kid = jsonwebtoken::decode_header(&new).unwrap().kid.unwrap();
     assert_ne!(old_kid, new_kid);
-    let jwks: Value = http().get(n.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()) && kids.len() == 3, "{kids:?}");
-    assert_eq!(n.introspect_as(("orders-api", ORDERS_SECRET), &old).await["active"], true);
-    assert_eq!(n.introspect_as(("orders-api", ORDERS_SECRET), &new).await["active"], true);
+    let jwks: Value = http()
+        .get(n.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()) && kids.len() == 3,
+        "{kids:?}"
+    );
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &old).await["active"],
+        true
+    );
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &new).await["active"],
+        true
+    );
     n.server.shutdown().await;
 }
 
@@ -628,29 +1244,54 @@ async fn key_rotation_keeps_old_tokens_valid() {
 #[tokio::test]
 async fn two_nodes_share_one_postgresql() {
     let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL") else {
-        eprintln!("notice: WISSEL_TEST_POSTGRES_URL is not set; the two-node PostgreSQL test is skipped");
+        eprintln!(
+            "notice: WISSEL_TEST_POSTGRES_URL is not set; the two-node PostgreSQL test is skipped"
+        );
         return;
     };
     let name = unique("wissel_e2e");
     let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&name);
     let a = start_node(Some(url.to_string()), Arc::new(SystemClock)).await;
     let b = start_node_as(Some(url.to_string()), Arc::new(SystemClock), Some(&a.base)).await;
 
     for audience in ["orders-api", "billing-api"] {
-        let t = a.token(&[("audience", audience)]).await["access_token"].as_str().unwrap().to_owned();
-        let who = if audience == "orders-api" { ("orders-api", ORDERS_SECRET) } else { ("backend", BACKEND_SECRET) };
-        assert_eq!(b.introspect_as(who, &t).await["active"], true, "{audience}: issued at A, active at B");
-        let r = a.post("/revoke", Some(("backend", BACKEND_SECRET)), &[("token", &t)]).await;
+        let t = a.token(&[("audience", audience)]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let who = if audience == "orders-api" {
+            ("orders-api", ORDERS_SECRET)
+        } else {
+            ("backend", BACKEND_SECRET)
+        };
+        assert_eq!(
+            b.introspect_as(who, &t).await["active"],
+            true,
+            "{audience}: issued at A, active at B"
+        );
+        let r = a
+            .post(
+                "/revoke",
+                Some(("backend", BACKEND_SECRET)),
+                &[("token", &t)],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let revoked_at = Instant::now();
         loop {
             if b.introspect_as(who, &t).await["active"] == false {
                 break;
             }
-            assert!(revoked_at.elapsed() < Duration::from_secs(1), "{audience}: still active at B after 1 s");
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "{audience}: still active at B after 1 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -666,23 +1307,45 @@ fn binary_check_config_and_apply() {
     let _cleanup = TempDir(dir.clone());
     let bin = env!("CARGO_BIN_EXE_wissel");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "issuer = \"http://127.0.0.1:1\"\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n").unwrap();
-    let out = std::process::Command::new(bin).args(["check-config", bad.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        &bad,
+        "issuer = \"http://127.0.0.1:1\"\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lisen") && err.contains("bad.toml"), "{err}");
 
     let good = dir.join("wissel.toml");
-    std::fs::write(&good, config_text("http://127.0.0.1:1", "sqlite://wissel.db", &signer_key().1)).unwrap();
+    std::fs::write(
+        &good,
+        config_text("http://127.0.0.1:1", "sqlite://wissel.db", &signer_key().1),
+    )
+    .unwrap();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(bin).args(args).env("WISSEL_MASTER_KEY", master().0).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .env("WISSEL_MASTER_KEY", master().0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(run(&["check-config", good.to_str().unwrap()]).contains("valid"));
     assert!(run(&["apply", good.to_str().unwrap()]).contains("12 created, 0 updated, 0 unchanged"));
     assert!(run(&["apply", good.to_str().unwrap()]).contains("0 created, 0 updated, 12 unchanged"));
-    assert!(dir.join("wissel.db").exists(), "the SQLite path is relative to the configuration file");
+    assert!(
+        dir.join("wissel.db").exists(),
+        "the SQLite path is relative to the configuration file"
+    );
     let out = std::process::Command::new(bin)
         .args(["check-config", good.to_str().unwrap()])
         .env("WISSEL_SERVER__LISTEN", "not-an-address")

@@ -41,12 +41,17 @@ pub fn decide(
         ));
     }
     if client.credentials.method == crate::model::ClientAuthMethod::None {
-        return Err(OAuthError::unauthorized_client("a public client cannot use client_credentials"));
+        return Err(OAuthError::unauthorized_client(
+            "a public client cannot use client_credentials",
+        ));
     }
     let api = resolve_api(registry, &client.id, &req.audience, &req.resource)?;
     let format = token_format(api.token_format, req.requested_token_type.as_deref())?;
     let offered = api.offered();
-    let allowed = registry.link(&client.id, &api.id).map(|l| l.scopes.clone()).unwrap_or_default();
+    let allowed = registry
+        .link(&client.id, &api.id)
+        .map(|l| l.scopes.clone())
+        .unwrap_or_default();
     let scope = granted_scopes(ScopeSources {
         requested: req.scope.as_ref(),
         offered: &offered,
@@ -74,7 +79,10 @@ pub fn decide(
 
 /// The format of the token: the API's default, or a JWT when `requested_token_type` asks for
 /// one. Any other requested type is refused.
-pub fn token_format(default: TokenFormat, requested: Option<&str>) -> Result<TokenFormat, OAuthError> {
+pub fn token_format(
+    default: TokenFormat,
+    requested: Option<&str>,
+) -> Result<TokenFormat, OAuthError> {
     match requested {
         None | Some(token_type::ACCESS_TOKEN) => Ok(default),
         Some(token_type::JWT) => Ok(TokenFormat::Jwt),
@@ -125,12 +133,20 @@ mod tests {
             exchange: false,
             attributes: BTreeMap::new(),
         };
-        let reg = Registry::new(1, vec![client.clone()], vec![api("a", "https://a/"), api("b", "https://b/")], vec![link]);
+        let reg = Registry::new(
+            1,
+            vec![client.clone()],
+            vec![api("a", "https://a/"), api("b", "https://b/")],
+            vec![link],
+        );
         (reg, client)
     }
 
     fn ids() -> NewIds {
-        NewIds { jti: "j".into(), grant_id: "g".into() }
+        NewIds {
+            jti: "j".into(),
+            grant_id: "g".into(),
+        }
     }
 
     #[test]
@@ -162,25 +178,53 @@ mod tests {
     #[test]
     fn refusals() {
         let (reg, c) = registry();
-        let code = |req: ClientCredentialsRequest| decide(&reg, &c, &req, 0, ids()).unwrap_err().code;
+        let code =
+            |req: ClientCredentialsRequest| decide(&reg, &c, &req, 0, ids()).unwrap_err().code;
         let aud = |a: &str| vec![a.to_string()];
-        assert_eq!(code(ClientCredentialsRequest { audience: aud("x"), ..Default::default() }), ErrorCode::InvalidTarget);
-        assert_eq!(code(ClientCredentialsRequest { audience: aud("b"), ..Default::default() }), ErrorCode::InvalidTarget);
         assert_eq!(
-            code(ClientCredentialsRequest { audience: aud("a"), resource: aud("https://b/"), ..Default::default() }),
+            code(ClientCredentialsRequest {
+                audience: aud("x"),
+                ..Default::default()
+            }),
             ErrorCode::InvalidTarget
         );
         assert_eq!(
-            code(ClientCredentialsRequest { scope: Some(ScopeSet::parse("w").unwrap()), ..Default::default() }),
+            code(ClientCredentialsRequest {
+                audience: aud("b"),
+                ..Default::default()
+            }),
+            ErrorCode::InvalidTarget
+        );
+        assert_eq!(
+            code(ClientCredentialsRequest {
+                audience: aud("a"),
+                resource: aud("https://b/"),
+                ..Default::default()
+            }),
+            ErrorCode::InvalidTarget
+        );
+        assert_eq!(
+            code(ClientCredentialsRequest {
+                scope: Some(ScopeSet::parse("w").unwrap()),
+                ..Default::default()
+            }),
             ErrorCode::InvalidScope
         );
         assert_eq!(
-            code(ClientCredentialsRequest { requested_token_type: Some("urn:x".into()), ..Default::default() }),
+            code(ClientCredentialsRequest {
+                requested_token_type: Some("urn:x".into()),
+                ..Default::default()
+            }),
             ErrorCode::InvalidRequest
         );
         let mut c2 = c.clone();
         c2.grant_types.clear();
-        assert_eq!(decide(&reg, &c2, &ClientCredentialsRequest::default(), 0, ids()).unwrap_err().code, ErrorCode::UnauthorizedClient);
+        assert_eq!(
+            decide(&reg, &c2, &ClientCredentialsRequest::default(), 0, ids())
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
     }
 
     #[test]

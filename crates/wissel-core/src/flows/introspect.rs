@@ -14,7 +14,11 @@ pub fn may_see(caller: &Principal, token: &AccessToken) -> bool {
 }
 
 /// The members of an active introspection response, with the link's attributes.
-pub fn active_response(issuer: &str, token: &AccessToken, registry: &Registry) -> Map<String, Value> {
+pub fn active_response(
+    issuer: &str,
+    token: &AccessToken,
+    registry: &Registry,
+) -> Map<String, Value> {
     let mut m = Map::new();
     if let Some(link) = registry.link(&token.client_id, &token.api) {
         for (k, v) in &link.attributes {

@@ -15,10 +15,11 @@ pub fn resolve_api(
     resource: &[String],
 ) -> Result<Arc<Api>, OAuthError> {
     let mut chosen: Option<&Arc<Api>> = None;
-    let named = audience
-        .iter()
-        .map(|a| registry.api(a).ok_or(a))
-        .chain(resource.iter().map(|r| registry.api_by_resource(r).ok_or(r)));
+    let named = audience.iter().map(|a| registry.api(a).ok_or(a)).chain(
+        resource
+            .iter()
+            .map(|r| registry.api_by_resource(r).ok_or(r)),
+    );
     for api in named {
         let api = api.map_err(|_| OAuthError::invalid_target("unknown audience or resource"))?;
         match chosen {
@@ -51,7 +52,9 @@ pub fn resolve_api(
         return Err(OAuthError::invalid_target("the API is disabled"));
     }
     if registry.link(client_id, &api.id).is_none() {
-        return Err(OAuthError::invalid_target("this client is not linked to the requested API"));
+        return Err(OAuthError::invalid_target(
+            "this client is not linked to the requested API",
+        ));
     }
     Ok(api)
 }

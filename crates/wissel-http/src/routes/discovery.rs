@@ -10,7 +10,11 @@ use serde_json::json;
 use super::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use crate::state::AppState;
 
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 const ALGS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
 
 fn cacheable(value: serde_json::Value, max_age: u32) -> Response {
@@ -47,6 +51,9 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
 
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
     let mut r = cacheable(state.keys().jwks().clone(), 300);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
     r
 }

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use wissel_core::OAuthError;
 use wissel_core::flows::introspect::{active_response, inactive_response, may_see};
 use wissel_core::ports::AuditEvent;
-use wissel_core::OAuthError;
 
 use super::{INTROSPECT_PATH, finish, no_store_json};
 use crate::client_auth::authenticate;
@@ -37,7 +37,11 @@ fn wants_jwt(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_RESPONSE)))
+        .any(|m| {
+            m.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_RESPONSE))
+        })
 }
 
 async fn handle(
@@ -47,11 +51,19 @@ async fn handle(
     form: &OAuthForm,
     outcome: &mut Outcome,
 ) -> Result<Response, HttpError> {
-    let auth = authenticate(state, headers, form, &state.settings().endpoint(INTROSPECT_PATH)).await?;
+    let auth = authenticate(
+        state,
+        headers,
+        form,
+        &state.settings().endpoint(INTROSPECT_PATH),
+    )
+    .await?;
     let caller = auth.principal;
     outcome.client = Some(caller.id().to_owned());
     let value = form.require("token")?;
-    let resolved = tokens::resolve(state, value).await.map_err(OAuthError::from)?;
+    let resolved = tokens::resolve(state, value)
+        .await
+        .map_err(OAuthError::from)?;
     let visible = resolved.filter(|r| may_see(&caller, &r.token));
     let members = match &visible {
         Some(r) => active_response(&state.settings().issuer, &r.token, &state.registry()),
@@ -59,7 +71,12 @@ async fn handle(
     };
     state.audit(&AuditEvent {
         kind: "token_introspected",
-        outcome: if visible.is_some() { "active" } else { "inactive" }.into(),
+        outcome: if visible.is_some() {
+            "active"
+        } else {
+            "inactive"
+        }
+        .into(),
         actor: Some(caller.id().to_owned()),
         client: visible.as_ref().map(|r| r.token.client_id.clone()),
         api: visible.as_ref().map(|r| r.token.api.clone()),
@@ -77,7 +94,10 @@ async fn handle(
         "iat": state.now(),
         "token_introspection": Value::Object(members),
     });
-    let jwt = state.keys().sign("token-introspection+jwt", &claims).map_err(OAuthError::server_error)?;
+    let jwt = state
+        .keys()
+        .sign("token-introspection+jwt", &claims)
+        .map_err(OAuthError::server_error)?;
     let mut r = jwt.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JWT_RESPONSE));

@@ -27,8 +27,14 @@ pub const JWKS_PATH: &str = "/jwks";
 /// The whole HTTP application of one node.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::metadata))
-        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
         .route(JWKS_PATH, get(discovery::jwks))
         .route(TOKEN_PATH, post(token::token))
         .route(INTROSPECT_PATH, post(introspect::introspect))
@@ -57,7 +63,9 @@ fn finish(result: Result<Response, HttpError>, mut outcome: Outcome) -> Response
 fn no_store_json(value: &serde_json::Value) -> Response {
     use axum::http::{HeaderValue, header};
     let mut r = axum::Json(value).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }

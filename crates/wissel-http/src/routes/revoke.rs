@@ -36,19 +36,34 @@ async fn handle(
     form: &OAuthForm,
     outcome: &mut Outcome,
 ) -> Result<Response, HttpError> {
-    let auth = authenticate(state, headers, form, &state.settings().endpoint(REVOKE_PATH)).await?;
+    let auth = authenticate(
+        state,
+        headers,
+        form,
+        &state.settings().endpoint(REVOKE_PATH),
+    )
+    .await?;
     outcome.client = Some(auth.principal.id().to_owned());
     let Principal::Client(client) = auth.principal else {
-        return Err(OAuthError::unauthorized_client("only the client a token was issued to can revoke it").into());
+        return Err(OAuthError::unauthorized_client(
+            "only the client a token was issued to can revoke it",
+        )
+        .into());
     };
     let value = form.require("token")?;
     match form.get("token_type_hint") {
         None | Some("access_token" | "refresh_token") => {}
         Some(_) => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token").into());
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint must be access_token or refresh_token",
+            )
+            .into());
         }
     }
-    let resolved = tokens::resolve(state, value).await.map_err(OAuthError::from)?;
+    let resolved = tokens::resolve(state, value)
+        .await
+        .map_err(OAuthError::from)?;
     if let Some(r) = resolved
         && let Some(revocation) = revocation_for(&client.id, &r.token)
     {
@@ -67,6 +82,9 @@ async fn handle(
         });
     }
     let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     Ok(resp)
 }

@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
+use wissel_core::flows::client_credentials::{self, ClientCredentialsRequest, NewIds};
 use wissel_core::model::{ClientAuthMethod, GrantType, Principal};
 use wissel_core::ports::AuditEvent;
 use wissel_core::scope::ScopeSet;
 use wissel_core::{ErrorCode, OAuthError};
-use wissel_core::flows::client_credentials::{self, ClientCredentialsRequest, NewIds};
 use wissel_crypto::secret::generate_id;
 
 use super::{TOKEN_PATH, finish, no_store_json};
@@ -37,7 +37,11 @@ fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
         // RFC 8707 §2: an absolute URI without a fragment.
         match url::Url::parse(r) {
             Ok(u) if u.fragment().is_none() => {}
-            _ => return Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment")),
+            _ => {
+                return Err(OAuthError::invalid_target(
+                    "resource must be an absolute URI without a fragment",
+                ));
+            }
         }
     }
     Ok(values.to_vec())
@@ -62,7 +66,11 @@ async fn handle(
     let grant = match grant_type {
         "client_credentials" => GrantType::ClientCredentials,
         _ => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "supported grant_type: client_credentials").into());
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "supported grant_type: client_credentials",
+            )
+            .into());
         }
     };
     outcome.grant_type = Some(grant.as_str());
@@ -72,7 +80,10 @@ async fn handle(
         resource: parse_resources(form)?,
         requested_token_type: form.get("requested_token_type").map(str::to_owned),
     };
-    let ids = NewIds { jti: generate_id(), grant_id: generate_id() };
+    let ids = NewIds {
+        jti: generate_id(),
+        grant_id: generate_id(),
+    };
     if ids.jti.is_empty() || ids.grant_id.is_empty() {
         return Err(OAuthError::server_error("random source failed").into());
     }

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The load benchmark (docs/benchmarks.md): wissel on SQLite pinned to core 0, oha pinned to core 1,
+# loopback only, bounded in time. For each scenario and concurrency: RUNS runs of DURATION, the
+# median run by req/s is reported with its p50, p99 and error count.
+#
+#   bash bench/run.sh                      # 10 s x 3 runs at concurrency 16 and 64
+#   DURATION=3s RUNS=1 bash bench/run.sh   # a quick look
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+RUNS=${RUNS:-3}
+CONCURRENCY=${CONCURRENCY:-"16 64"}
+POOL=${POOL:-1000}
+PORT=${PORT:-18090}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+BASE="http://127.0.0.1:$PORT"
+
+command -v oha >/dev/null || cargo install oha --locked
+command -v curl >/dev/null || { echo "bench needs curl" >&2; exit 1; }
+cargo build --release -q -p wissel
+BIN=target/release/wissel
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+CLIENT_SECRET=$($BIN client secret | sed -n 's/^secret *= "\(.*\)"/\1/p')
+API_SECRET=$($BIN client secret | sed -n 's/^secret *= "\(.*\)"/\1/p')
+cat > "$WORK/wissel.toml" <<TOML
+issuer = "$BASE"
+[server]
+listen = "127.0.0.1:$PORT"
+[storage]
+url = "sqlite://wissel.db"
+[log]
+level = "warn"
+[[clients]]
+id = "bench"
+secret = "$CLIENT_SECRET"
+grant_types = ["client_credentials"]
+[[apis]]
+id = "jwt-api"
+token_format = "jwt"
+secret = "$API_SECRET"
+scopes = { "read" = "Read", "write" = "Write" }
+[[apis]]
+id = "opaque-api"
+token_format = "opaque"
+secret = "$API_SECRET"
+scopes = { "read" = "Read", "write" = "Write" }
+[[links]]
+client = "bench"
+api = "jwt-api"
+scopes = ["read", "write"]
+[[links]]
+client = "bench"
+api = "opaque-api"
+scopes = ["read", "write"]
+TOML
+export WISSEL_MASTER_KEY=$($BIN keys master-key)
+taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/wissel.toml" > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "$BASE/readyz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
+
+echo "minting $POOL JWT and $POOL opaque tokens for the introspection pools..."
+mint() {
+  local body
+  body=$(curl -s -u "bench:$CLIENT_SECRET" -d grant_type=client_credentials -d "audience=$1" "$BASE/token")
+  printf '%s\n' "$body" | sed -E 's/.*"access_token":"([^"]+)".*/token=\1/'
+}
+for _ in $(seq 1 "$POOL"); do mint jwt-api; done > "$WORK/jwt.lines"
+for _ in $(seq 1 "$POOL"); do mint opaque-api; done > "$WORK/opaque.lines"
+[ "$(sort -u "$WORK/jwt.lines" | grep -c '^token=ey')" -eq "$POOL" ] || { echo "JWT pool is wrong" >&2; exit 1; }
+[ "$(sort -u "$WORK/opaque.lines" | grep -c '^token=')" -eq "$POOL" ] || { echo "opaque pool is wrong" >&2; exit 1; }
+
+FORM=application/x-www-form-urlencoded
+run_oha() { taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "$DURATION" "$@"; }
+
+scenario() { # name concurrency oha-args...
+  local name=$1 c=$2; shift 2
+  for r in $(seq 1 "$RUNS"); do
+    run_oha -c "$c" "$@" > "$WORK/$name-$c-$r.json"
+  done
+  python3 - "$name" "$c" "$WORK" "$RUNS" <<'PY'
+import json, sys
+name, c, work, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows = []
+for r in range(1, runs + 1):
+    d = json.load(open(f"{work}/{name}-{c}-{r}.json"))
+    codes = d.get("statusCodeDistribution", {})
+    errs = {k: v for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k}
+    bad = sum(v for k, v in codes.items() if k != "200") + sum(errs.values())
+    m = d["metrics"]["latency_ms"]
+    rows.append((d["summary"]["requestsPerSec"], m["p50"], m["p99"], bad, codes.get("200", 0)))
+rows.sort()
+rps, p50, p99, bad, ok = rows[len(rows) // 2]
+print(f"| {name:<22} | {c:>3} | {rps:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {bad:>6} | {ok:>9} |")
+PY
+}
+
+echo
+echo "wissel $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "server on CPU $SERVER_CPU, oha on CPU $LOAD_CPU, $DURATION x $RUNS runs (median by req/s), pools of $POOL tokens"
+echo
+echo "| scenario               |   c |     req/s | p50 ms  | p99 ms  | errors | 200s      |"
+echo "|------------------------|-----|-----------|---------|---------|--------|-----------|"
+for c in $CONCURRENCY; do
+  scenario cc-jwt "$c" -m POST -T "$FORM" -a "bench:$CLIENT_SECRET" -d "grant_type=client_credentials&audience=jwt-api&scope=read" "$BASE/token"
+  scenario cc-opaque "$c" -m POST -T "$FORM" -a "bench:$CLIENT_SECRET" -d "grant_type=client_credentials&audience=opaque-api&scope=read" "$BASE/token"
+  scenario introspect-jwt "$c" -m POST -T "$FORM" -a "jwt-api:$API_SECRET" -Z "$WORK/jwt.lines" "$BASE/introspect"
+  scenario introspect-opaque "$c" -m POST -T "$FORM" -a "opaque-api:$API_SECRET" -Z "$WORK/opaque.lines" "$BASE/introspect"
+done
+# The pools must still be active: a benchmark of {"active":false} answers would prove nothing.
+for pool in jwt opaque; do
+  tok=$(head -n1 "$WORK/$pool.lines")
+  curl -s -u "$pool-api:$API_SECRET" --data "$tok" "$BASE/introspect" | grep -q '"active":true' ||
+    { echo "the $pool pool is not active at the end" >&2; exit 1; }
+done

@@ -7,6 +7,7 @@
 
 mod migrations;
 mod sql;
+mod token_writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -48,9 +49,11 @@ impl BackendKind {
 enum Backend {
     /// One writer connection, so writes never fight over SQLite's lock, and a pool of readers
     /// that WAL mode lets run beside it: lookups never queue behind writes.
+    /// Opaque-token inserts go through the group-commit writer.
     Sqlite {
         writer: SqlitePool,
         reader: SqlitePool,
+        tokens: token_writer::TokenWriter,
     },
     Postgres(PgPool),
 }
@@ -86,7 +89,12 @@ impl SqlStore {
                     .connect_with(opts.read_only(true))
                     .await
                     .map_err(internal)?;
-                Backend::Sqlite { writer, reader }
+                let tokens = token_writer::TokenWriter::spawn(writer.clone());
+                Backend::Sqlite {
+                    writer,
+                    reader,
+                    tokens,
+                }
             }
             Some(BackendKind::Postgres) => Backend::Postgres(
                 PgPoolOptions::new()
@@ -126,7 +134,7 @@ impl SqlStore {
     /// Closes the pools.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { writer, reader } => {
+            Backend::Sqlite { writer, reader, .. } => {
                 reader.close().await;
                 writer.close().await;
             }
@@ -139,7 +147,7 @@ impl SqlStore {
 macro_rules! dispatch {
     ($self:ident, $pool:ident, $f:ident ( $($arg:expr),* )) => {
         match &$self.backend {
-            Backend::Sqlite { writer, reader } => {
+            Backend::Sqlite { writer, reader, .. } => {
                 let _ = (&writer, &reader);
                 sql::sqlite::$f($pool!(writer, reader), $($arg),*).await
             }
@@ -180,7 +188,11 @@ impl RegistryStore for SqlStore {
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn insert_access_token(&self, digest: &Digest, token: &AccessToken) -> StoreResult<()> {
-        dispatch!(self, write_pool, insert_access_token(digest, token))
+        match &self.backend {
+            // SQLite has one writer: concurrent token inserts share one commit (group commit).
+            Backend::Sqlite { tokens, .. } => tokens.insert(*digest, token.clone()).await,
+            Backend::Postgres(p) => sql::postgres::insert_access_token(p, digest, token).await,
+        }
     }
     async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {
         dispatch!(self, read_pool, find_access_token(digest))

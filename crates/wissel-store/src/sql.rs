@@ -229,6 +229,43 @@ macro_rules! backend {
                 row.map(|(d,)| from_json("user", &d)).transpose()
             }
 
+            /// Inserts several tokens with one statement in one transaction (SQLite group commit).
+            #[allow(dead_code)] // used by the SQLite token writer only
+            pub(crate) async fn insert_access_tokens(pool: &Pool, items: &[(Digest, AccessToken)]) -> StoreResult<()> {
+                if items.is_empty() {
+                    return Ok(());
+                }
+                // Only placeholders are formatted into the text; every value is bound.
+                let mut sql = String::from(
+                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at) VALUES ",
+                );
+                for i in 0..items.len() {
+                    let b = i * 9;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+                    ));
+                }
+                let mut q = sqlx::query::<Db>(sqlx::AssertSqlSafe(sql));
+                for (d, t) in items {
+                    q = q
+                        .bind(d.0.to_vec())
+                        .bind(t.jti.clone())
+                        .bind(t.grant_id.clone())
+                        .bind(t.client_id.clone())
+                        .bind(t.subject.clone())
+                        .bind(t.api.clone())
+                        .bind(t.scope.to_string())
+                        .bind(t.issued_at)
+                        .bind(t.expires_at);
+                }
+                q.execute(pool).await.map_err(internal)?;
+                Ok(())
+            }
+
             pub(crate) async fn insert_access_token(pool: &Pool, digest: &Digest, t: &AccessToken) -> StoreResult<()> {
                 sqlx::query::<Db>(
                     "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at) \

@@ -289,6 +289,37 @@ async fn opaque_tokens_and_revocation() {
 }
 
 #[tokio::test]
+async fn concurrent_token_inserts_are_all_committed() {
+    for db in backends().await {
+        let mut tasks = Vec::new();
+        for i in 0..200u8 {
+            let s = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut d = [i; 32];
+                d[31] = 0xAB;
+                s.insert_access_token(&Digest(d), &token(&format!("c{i}"), 1000))
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for i in 0..200u8 {
+            let mut d = [i; 32];
+            d[31] = 0xAB;
+            let (t, _) = db
+                .store
+                .find_access_token(&Digest(d))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(t.jti, format!("c{i}"), "{}", db.label);
+        }
+    }
+}
+
+#[tokio::test]
 async fn jti_is_single_use_even_under_contention() {
     for db in backends().await {
         assert!(db.store.record_jti("c1", "once", 100).await.unwrap());

@@ -39,9 +39,11 @@ CREATE TABLE signing_keys (
     publish_until BIGINT
 );
 
+-- Opaque access tokens, found only by digest. Kept lean (no rowid on SQLite, no index on jti):
+-- every issued opaque token is one insert into this table.
 CREATE TABLE access_tokens (
     digest BYTEA PRIMARY KEY,
-    jti TEXT NOT NULL UNIQUE,
+    jti TEXT NOT NULL,
     grant_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
     subject TEXT NOT NULL,

@@ -39,9 +39,11 @@ CREATE TABLE signing_keys (
     publish_until BIGINT
 );
 
+-- Opaque access tokens, found only by digest. Kept lean (no rowid on SQLite, no index on jti):
+-- every issued opaque token is one insert into this table.
 CREATE TABLE access_tokens (
     digest BLOB PRIMARY KEY,
-    jti TEXT NOT NULL UNIQUE,
+    jti TEXT NOT NULL,
     grant_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
     subject TEXT NOT NULL,
@@ -50,7 +52,7 @@ CREATE TABLE access_tokens (
     issued_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT
-);
+) WITHOUT ROWID;
 CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
 
 CREATE TABLE revocations (

@@ -125,6 +125,29 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event about `token`, caused by `actor`.
+    pub fn about(
+        kind: &'static str,
+        outcome: &str,
+        actor: &str,
+        token: Option<&crate::model::AccessToken>,
+        request_id: &str,
+    ) -> Self {
+        Self {
+            kind,
+            outcome: outcome.to_owned(),
+            actor: Some(actor.to_owned()),
+            client: token.map(|t| t.client_id.clone()),
+            api: token.map(|t| t.api.clone()),
+            subject: token.map(|t| t.subject.clone()),
+            grant: token.map(|t| t.grant_id.clone()),
+            jti: token.map(|t| t.jti.clone()),
+            request_id: Some(request_id.to_owned()),
+        }
+    }
+}
+
 /// Where audit events go.
 pub trait AuditSink: Send + Sync {
     /// Records one event.

@@ -79,16 +79,24 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
+                // The writer never checkpoints itself: a checkpoint's fsync would stall every
+                // write queued behind it. A separate connection checkpoints in the background.
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
-                    .connect_with(opts.clone())
+                    .connect_with(opts.clone().pragma("wal_autocheckpoint", "0"))
                     .await
                     .map_err(internal)?;
                 let reader = SqlitePoolOptions::new()
                     .max_connections(4)
-                    .connect_with(opts.read_only(true))
+                    .connect_with(opts.clone().read_only(true))
                     .await
                     .map_err(internal)?;
+                let checkpointer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await
+                    .map_err(internal)?;
+                tokio::spawn(checkpoint_wal(checkpointer, writer.clone()));
                 let tokens = token_writer::TokenWriter::spawn(writer.clone());
                 Backend::Sqlite {
                     writer,
@@ -139,6 +147,40 @@ impl SqlStore {
                 writer.close().await;
             }
             Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// WAL frames (pages) past which the checkpointer waits for readers.
+const MAX_WAL_FRAMES: i64 = 16 * 1024;
+
+/// Checkpoints the SQLite WAL every second from its own connection (PASSIVE: it never blocks
+/// the writer or readers), and stops when the store is closed.
+async fn checkpoint_wal(pool: SqlitePool, writer: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if writer.is_closed() {
+            pool.close().await;
+            return;
+        }
+        // (busy, frames in the WAL, frames checkpointed)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            // Readers can keep a passive checkpoint from resetting the WAL; past about 64 MiB,
+            // wait for them once (RESTART) so the file cannot grow without bound.
+            Ok((_, frames, _)) if frames > MAX_WAL_FRAMES => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(cause = %e, "WAL checkpoint (restart) failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(cause = %e, "WAL checkpoint failed"),
         }
     }
 }

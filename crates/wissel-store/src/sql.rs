@@ -47,6 +47,16 @@ macro_rules! backend {
                 Ok(())
             }
 
+            /// Every JSON document a query selects, decoded.
+            async fn documents<T: serde::de::DeserializeOwned>(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                select: &'static str,
+                what: &str,
+            ) -> StoreResult<Vec<T>> {
+                let rows = sqlx::query_as::<Db, (String,)>(select).fetch_all(&mut **tx).await.map_err(internal)?;
+                rows.iter().map(|(d,)| from_json::<T>(what, d)).collect()
+            }
+
             pub(crate) async fn load_registry(pool: &Pool) -> StoreResult<Registry> {
                 // One read transaction, so the snapshot and its generation agree.
                 let mut tx = pool.begin().await.map_err(internal)?;
@@ -55,30 +65,9 @@ macro_rules! backend {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(internal)?;
-                let mut clients = Vec::new();
-                for (d,) in sqlx::query_as::<Db, (String,)>("SELECT data FROM clients")
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(internal)?
-                {
-                    clients.push(from_json::<Client>("client", &d)?);
-                }
-                let mut apis = Vec::new();
-                for (d,) in sqlx::query_as::<Db, (String,)>("SELECT data FROM apis")
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(internal)?
-                {
-                    apis.push(from_json::<Api>("api", &d)?);
-                }
-                let mut links = Vec::new();
-                for (d,) in sqlx::query_as::<Db, (String,)>("SELECT data FROM links")
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(internal)?
-                {
-                    links.push(from_json::<Link>("link", &d)?);
-                }
+                let clients = documents::<Client>(&mut tx, "SELECT data FROM clients", "client").await?;
+                let apis = documents::<Api>(&mut tx, "SELECT data FROM apis", "api").await?;
+                let links = documents::<Link>(&mut tx, "SELECT data FROM links", "link").await?;
                 tx.commit().await.map_err(internal)?;
                 Ok(Registry::new(generation, clients, apis, links))
             }

@@ -556,6 +556,29 @@ fn scopes_of(p: &mut Problems<'_>, key: &str, scopes: &[String]) -> ScopeSet {
     ScopeSet::from_tokens(scopes.iter().cloned())
 }
 
+/// The scopes of `{key}.scopes`, each of which must be a valid token offered by the API `api`.
+fn offered_scopes(
+    p: &mut Problems<'_>,
+    key: &str,
+    apis: &[Api],
+    api: &str,
+    scopes: &[String],
+) -> ScopeSet {
+    let set = scopes_of(p, &format!("{key}.scopes"), scopes);
+    match apis.iter().find(|a| a.id == api) {
+        None => p.add(format!("{key}.api"), format!("no API {api:?} is declared")),
+        Some(api) => {
+            for s in set.iter().filter(|s| !api.scopes.contains_key(*s)) {
+                p.add(
+                    format!("{key}.scopes"),
+                    format!("{s:?} is not offered by API {:?}", api.id),
+                );
+            }
+        }
+    }
+    set
+}
+
 /// Introspection members an attribute may not replace.
 const RESERVED_MEMBERS: &[&str] = &[
     "active",
@@ -852,23 +875,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
                 format!("no client {:?} is declared", l.client),
             );
         }
-        let scopes = scopes_of(&mut p, &format!("{key}.scopes"), &l.scopes);
-        match apis.iter().find(|a| a.id == l.api) {
-            None => p.add(
-                format!("{key}.api"),
-                format!("no API {:?} is declared", l.api),
-            ),
-            Some(api) => {
-                for s in scopes.iter() {
-                    if !api.scopes.contains_key(s) {
-                        p.add(
-                            format!("{key}.scopes"),
-                            format!("{s:?} is not offered by API {:?}", api.id),
-                        );
-                    }
-                }
-            }
-        }
+        let scopes = offered_scopes(&mut p, &key, &apis, &l.api, &l.scopes);
         if !linked.insert((l.client.clone(), l.api.clone())) {
             p.add(&key, "this client and API are linked twice");
         }
@@ -960,23 +967,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
                 None
             }
         };
-        let scopes = scopes_of(&mut p, &format!("{key}.scopes"), &a.scopes);
-        match apis.iter().find(|x| x.id == a.api) {
-            None => p.add(
-                format!("{key}.api"),
-                format!("no API {:?} is declared", a.api),
-            ),
-            Some(api) => {
-                for s in scopes.iter() {
-                    if !api.scopes.contains_key(s) {
-                        p.add(
-                            format!("{key}.scopes"),
-                            format!("{s:?} is not offered by API {:?}", api.id),
-                        );
-                    }
-                }
-            }
-        }
+        let scopes = offered_scopes(&mut p, &key, &apis, &a.api, &a.scopes);
         if let Some(grantee) = grantee {
             authorizations.push(Authorization {
                 grantee,

@@ -69,22 +69,18 @@ async fn handle(
         Some(r) => active_response(&state.settings().issuer, &r.token, &state.registry()),
         None => inactive_response(),
     };
-    state.audit(&AuditEvent {
-        kind: "token_introspected",
-        outcome: if visible.is_some() {
-            "active"
-        } else {
-            "inactive"
-        }
-        .into(),
-        actor: Some(caller.id().to_owned()),
-        client: visible.as_ref().map(|r| r.token.client_id.clone()),
-        api: visible.as_ref().map(|r| r.token.api.clone()),
-        subject: visible.as_ref().map(|r| r.token.subject.clone()),
-        grant: visible.as_ref().map(|r| r.token.grant_id.clone()),
-        jti: visible.as_ref().map(|r| r.token.jti.clone()),
-        request_id: Some(rid.0.clone()),
-    });
+    let outcome_name = if visible.is_some() {
+        "active"
+    } else {
+        "inactive"
+    };
+    state.audit(&AuditEvent::about(
+        "token_introspected",
+        outcome_name,
+        caller.id(),
+        visible.as_ref().map(|r| r.token.as_ref()),
+        &rid.0,
+    ));
     if !wants_jwt(headers) {
         return Ok(no_store_json(&Value::Object(members)));
     }

@@ -69,17 +69,13 @@ async fn handle(
     {
         let opaque = (r.token.format == TokenFormat::Opaque).then_some(&r.digest);
         state.revoke(&revocation, opaque).await?;
-        state.audit(&AuditEvent {
-            kind: "token_revoked",
-            outcome: "success".into(),
-            actor: Some(client.id.clone()),
-            client: Some(r.token.client_id.clone()),
-            api: Some(r.token.api.clone()),
-            subject: Some(r.token.subject.clone()),
-            grant: Some(r.token.grant_id.clone()),
-            jti: Some(r.token.jti.clone()),
-            request_id: Some(rid.0.clone()),
-        });
+        state.audit(&AuditEvent::about(
+            "token_revoked",
+            "success",
+            &client.id,
+            Some(&r.token),
+            &rid.0,
+        ));
     }
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert(

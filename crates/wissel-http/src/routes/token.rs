@@ -90,17 +90,13 @@ async fn handle(
     let registry = state.registry();
     let decided = client_credentials::decide(&registry, &client, &req, state.now(), ids)?;
     let value = tokens::mint(state, &decided).await?;
-    state.audit(&AuditEvent {
-        kind: "token_issued",
-        outcome: "success".into(),
-        actor: Some(client.id.clone()),
-        client: Some(client.id.clone()),
-        api: Some(decided.api.clone()),
-        subject: Some(decided.subject.clone()),
-        grant: Some(decided.grant_id.clone()),
-        jti: Some(decided.jti.clone()),
-        request_id: Some(rid.0.clone()),
-    });
+    state.audit(&AuditEvent::about(
+        "token_issued",
+        "success",
+        &client.id,
+        Some(&decided),
+        &rid.0,
+    ));
     Ok(no_store_json(&json!({
         "access_token": value,
         "token_type": "Bearer",

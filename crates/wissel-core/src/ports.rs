@@ -80,8 +80,9 @@ pub trait TokenStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Every stored key.
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Adds a key and bumps the generation.
-    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Adds a key and bumps the generation. `false` (and nothing written) when the key is a
+    /// `next` key and another `next` key exists: another node got there first.
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
     /// Moves a key from one state to another, only if it is still in `from` (so that two nodes
     /// rotating at once cannot both succeed); bumps the generation. `false` when it was not.
     async fn transition_key(

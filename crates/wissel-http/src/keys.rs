@@ -8,13 +8,14 @@ use wissel_crypto::keys::{MasterKey, generate};
 use wissel_crypto::rotation::{KeyAction, RotationPolicy, plan, plan_forced};
 use wissel_crypto::secret::generate_id;
 
+/// Creates a key; `false` when another node created the next key first.
 async fn create(
     store: &dyn Store,
     master: &MasterKey,
     alg: SigningAlg,
     state: KeyState,
     now: i64,
-) -> Result<String, InternalError> {
+) -> Result<bool, InternalError> {
     let kid = generate_id();
     if kid.is_empty() {
         return Err(InternalError::new("random source failed"));
@@ -31,8 +32,7 @@ async fn create(
         retired_at: None,
         publish_until: None,
     };
-    store.insert_key(&record).await?;
-    Ok(kid)
+    store.insert_key(&record).await
 }
 
 /// Runs the schedule (or, when `forced`, an immediate rotation) and returns what was done.
@@ -61,7 +61,9 @@ pub async fn rotate(
                 create(store, master, alg, KeyState::Active, now).await?;
             }
             KeyAction::CreateNext => {
-                create(store, master, alg, KeyState::Next, now).await?;
+                if !create(store, master, alg, KeyState::Next, now).await? {
+                    continue;
+                }
             }
             KeyAction::Promote {
                 next,

@@ -271,7 +271,7 @@ impl KeyStore for SqlStore {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         dispatch!(self, read_pool, list_keys())
     }
-    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
         dispatch!(self, write_pool, insert_key(key))
     }
     async fn transition_key(

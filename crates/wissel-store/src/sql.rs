@@ -409,11 +409,11 @@ macro_rules! backend {
                     .collect()
             }
 
-            pub(crate) async fn insert_key(pool: &Pool, k: &SigningKeyRecord) -> StoreResult<()> {
+            pub(crate) async fn insert_key(pool: &Pool, k: &SigningKeyRecord) -> StoreResult<bool> {
                 let mut tx = pool.begin().await.map_err(internal)?;
-                sqlx::query::<Db>(
+                let done = sqlx::query::<Db>(
                     "INSERT INTO signing_keys (kid, alg, state, private_key_enc, public_jwk, created_at, activated_at, retired_at, publish_until) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
                 )
                 .bind(&k.kid)
                 .bind(k.alg.as_str())
@@ -426,9 +426,14 @@ macro_rules! backend {
                 .bind(k.publish_until)
                 .execute(&mut *tx)
                 .await
-                .map_err(internal)?;
-                bump(&mut *tx).await?;
-                tx.commit().await.map_err(internal)
+                .map_err(internal)?
+                .rows_affected()
+                    == 1;
+                if done {
+                    bump(&mut *tx).await?;
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(done)
             }
 
             pub(crate) async fn transition_key(

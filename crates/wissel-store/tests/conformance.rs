@@ -364,8 +364,19 @@ async fn key_transitions_are_conditional() {
             publish_until: None,
         };
         let g = s.generation().await.unwrap();
-        s.insert_key(&key).await.unwrap();
-        assert!(s.generation().await.unwrap() > g);
+        assert!(s.insert_key(&key).await.unwrap());
+        let g2 = s.generation().await.unwrap();
+        assert!(g2 > g);
+        let second = SigningKeyRecord {
+            kid: "k2".into(),
+            ..key.clone()
+        };
+        assert!(
+            !s.insert_key(&second).await.unwrap(),
+            "{}: one next key at a time",
+            db.label
+        );
+        assert_eq!(s.generation().await.unwrap(), g2);
         assert_eq!(
             s.list_keys().await.unwrap(),
             vec![key.clone()],

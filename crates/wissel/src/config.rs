@@ -56,6 +56,14 @@ struct RawServer {
     token_cache_capacity: u64,
     jwks_uri_cache_secs: u64,
     metrics: bool,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
 }
 
 impl Default for RawServer {
@@ -68,6 +76,7 @@ impl Default for RawServer {
             token_cache_capacity: 100_000,
             jwks_uri_cache_secs: 300,
             metrics: true,
+            tls: None,
         }
     }
 }
@@ -255,6 +264,15 @@ pub enum LogFormat {
     Text,
 }
 
+/// The TLS listener's certificate and key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
 /// A validated configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -262,6 +280,8 @@ pub struct Config {
     pub issuer: String,
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Serve HTTPS with these files; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
     /// The storage URL.
     pub storage_url: String,
     /// The HTTP settings.
@@ -640,6 +660,20 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
+    let tls = raw.server.tls.as_ref().map(|t| TlsFiles {
+        cert_file: base.join(&t.cert_file),
+        key_file: base.join(&t.key_file),
+    });
+    if let Some(t) = &tls {
+        for (k, f) in [
+            ("server.tls.cert_file", &t.cert_file),
+            ("server.tls.key_file", &t.key_file),
+        ] {
+            if !f.is_file() {
+                p.add(k, format!("{}: no such file", f.display()));
+            }
+        }
+    }
     if !(1024..=16 * 1024 * 1024).contains(&raw.server.max_body_bytes) {
         p.add("server.max_body_bytes", "must be between 1024 and 16777216");
     }
@@ -989,6 +1023,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     Ok(Config {
         issuer,
         listen,
+        tls,
         storage_url: resolve_sqlite_path(&raw.storage.url, base),
         max_body_bytes: raw.server.max_body_bytes,
         sync_interval: Duration::from_millis(raw.server.sync_interval_ms),

@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod provision;
 pub mod server;
+pub mod tls;
 
 use std::path::Path;
 

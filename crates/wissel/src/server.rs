@@ -135,19 +135,27 @@ pub async fn start_on(
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
 
-    let app = wissel_http::router(state.clone()).into_make_service();
-    let mut stop = rx.clone();
-    let http = tokio::spawn(async move {
-        let graceful = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!(cause = %e, "http server failed");
+    let app = wissel_http::router(state.clone());
+    let http = match &config.tls {
+        Some(tls) => {
+            let acceptor = crate::tls::acceptor(&tls.cert_file, &tls.key_file)?;
+            tokio::spawn(crate::tls::serve(listener, acceptor, app, rx.clone()))
         }
-    });
+        None => {
+            let mut stop = rx.clone();
+            tokio::spawn(async move {
+                let graceful = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(graceful)
+                    .await
+                {
+                    tracing::error!(cause = %e, "http server failed");
+                }
+            })
+        }
+    };
     let maintenance = tokio::spawn(maintain(state.clone(), rx));
     tracing::info!(%addr, issuer = %config.issuer, "wissel is serving");
     Ok(Server {

@@ -35,7 +35,9 @@ struct Node {
     server: Server,
     base: String,
     storage: String,
-    _dir: Option<TempDir>,
+    /// The test CA that signed the server certificate, when the node serves HTTPS.
+    ca_pem: Option<String>,
+    _dir: TempDir,
 }
 
 struct TempDir(std::path::PathBuf);
@@ -166,7 +168,27 @@ fn master() -> (String, MasterKey) {
 }
 
 async fn start_node(storage: Option<String>, clock: Arc<dyn Clock>) -> Node {
-    start_node_as(storage, clock, None).await
+    start_node_as(storage, clock, None, false).await
+}
+
+/// A test CA and a server certificate for 127.0.0.1 and localhost, written to `dir`; returns the
+/// CA certificate (PEM) and the `[server.tls]` table.
+fn test_pki(dir: &std::path::Path) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let table = "[server.tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n".to_owned();
+    (ca_cert.pem(), table)
 }
 
 /// Nodes of one deployment share the issuer; `issuer: None` makes it this node's own address.
@@ -174,25 +196,27 @@ async fn start_node_as(
     storage: Option<String>,
     clock: Arc<dyn Clock>,
     issuer: Option<&str>,
+    tls: bool,
 ) -> Node {
-    let (storage, dir) = match storage {
-        Some(s) => (s, None),
-        None => {
-            let dir = std::env::temp_dir().join(unique("wissel_e2e"));
-            std::fs::create_dir_all(&dir).unwrap();
-            (
-                format!("sqlite://{}", dir.join("wissel.db").display()),
-                Some(TempDir(dir)),
-            )
-        }
+    let dir = std::env::temp_dir().join(unique("wissel_e2e"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let storage =
+        storage.unwrap_or_else(|| format!("sqlite://{}", dir.join("wissel.db").display()));
+    let (ca_pem, tls_table) = if tls {
+        let (ca, t) = test_pki(&dir);
+        (Some(ca), t)
+    } else {
+        (None, String::new())
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config::from_toml(
-        &config_text(issuer.unwrap_or(&base), &storage, &signer_key().1),
-        std::path::Path::new(""),
-    )
-    .unwrap();
+    let scheme = if tls { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let text = config_text(issuer.unwrap_or(&base), &storage, &signer_key().1).replacen(
+        "[storage]",
+        &format!("{tls_table}[storage]"),
+        1,
+    );
+    let config = Config::from_toml(&text, &dir).unwrap();
     let server = server::start_on(&config, listener, master().1, clock)
         .await
         .unwrap();
@@ -200,7 +224,8 @@ async fn start_node_as(
         server,
         base,
         storage,
-        _dir: dir,
+        ca_pem,
+        _dir: TempDir(dir),
     }
 }
 
@@ -281,16 +306,28 @@ fn assertion_claims(aud: &str, exp: i64) -> Value {
 
 // ---------------------------------------------------------------------------------------------
 
-/// The `oauth2` crate, a real client, obtains a token, introspects it and revokes it.
+/// The `oauth2` crate, a real client, obtains a token, introspects it and revokes it, over TLS.
 #[tokio::test]
-async fn oauth2_crate_client_credentials_introspect_revoke() {
+async fn oauth2_crate_client_credentials_introspect_revoke_over_tls() {
     use oauth2::basic::BasicClient;
     use oauth2::{
         ClientId, ClientSecret, IntrospectionUrl, RevocationUrl, Scope, StandardRevocableToken,
         TokenIntrospectionResponse, TokenResponse, TokenUrl,
     };
-    let n = node().await;
-    let rc = http();
+    let n = start_node_as(None, Arc::new(SystemClock), None, true).await;
+    assert!(n.base.starts_with("https://"));
+    let ca = reqwest::Certificate::from_pem(n.ca_pem.as_deref().unwrap().as_bytes()).unwrap();
+    let rc = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Plain HTTP to a TLS port gets nowhere.
+    let plain = http()
+        .get(n.url("/healthz").replace("https://", "http://"))
+        .send()
+        .await;
+    assert!(!plain.is_ok_and(|r| r.status().is_success()));
     let send = move |req: oauth2::HttpRequest| {
         let rc = rc.clone();
         async move {
@@ -346,28 +383,16 @@ async fn oauth2_crate_client_credentials_introspect_revoke() {
         info.client_id().map(|c| c.to_string()),
         Some("backend".into())
     );
+    assert_eq!(info.scopes().map(|s| s.len()), Some(1));
 
-    // The oauth2 crate revokes only over https (RFC 7009 §2), and this test server speaks plain
-    // HTTP on loopback, so the crate's request is checked to be refused and the same request is
-    // sent by hand.
-    assert!(
-        client
-            .revoke_token(StandardRevocableToken::AccessToken(
-                token.access_token().clone()
-            ))
-            .is_err()
-    );
-    let r = n
-        .post(
-            "/revoke",
-            Some(("backend", BACKEND_SECRET)),
-            &[
-                ("token", token.access_token().secret()),
-                ("token_type_hint", "access_token"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    client
+        .revoke_token(StandardRevocableToken::AccessToken(
+            token.access_token().clone(),
+        ))
+        .unwrap()
+        .request_async(&send)
+        .await
+        .unwrap();
     let after = client
         .introspect(token.access_token())
         .request_async(&send)
@@ -1258,7 +1283,13 @@ async fn two_nodes_share_one_postgresql() {
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&name);
     let a = start_node(Some(url.to_string()), Arc::new(SystemClock)).await;
-    let b = start_node_as(Some(url.to_string()), Arc::new(SystemClock), Some(&a.base)).await;
+    let b = start_node_as(
+        Some(url.to_string()),
+        Arc::new(SystemClock),
+        Some(&a.base),
+        false,
+    )
+    .await;
 
     for audience in ["orders-api", "billing-api"] {
         let t = a.token(&[("audience", audience)]).await["access_token"]

@@ -38,6 +38,8 @@ CREATE TABLE signing_keys (
     retired_at BIGINT,
     publish_until BIGINT
 );
+-- At most one key waits to sign: nodes that plan a new next key at once cannot both add one.
+CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (state) WHERE state = 'next';
 
 -- Opaque access tokens, found only by digest. Kept lean (no rowid on SQLite, no index on jti):
 -- every issued opaque token is one insert into this table.

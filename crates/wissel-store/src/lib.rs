@@ -83,7 +83,11 @@ impl SqlStore {
                 // write queued behind it. A separate connection checkpoints in the background.
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
-                    .connect_with(opts.clone().pragma("wal_autocheckpoint", "0"))
+                    .connect_with(
+                        opts.clone()
+                            .pragma("wal_autocheckpoint", "0")
+                            .pragma("cache_size", "-65536"),
+                    )
                     .await
                     .map_err(internal)?;
                 let reader = SqlitePoolOptions::new()

@@ -688,6 +688,8 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     }
     if wissel_store::BackendKind::of_url(&raw.storage.url).is_none() {
         p.add("storage.url", "must start with sqlite: or postgres://");
+    } else if raw.storage.url.contains(":memory:") || raw.storage.url.contains("mode=memory") {
+        p.add("storage.url", "an in-memory SQLite database is not supported: the writer and the readers share one file");
     }
     if !(1..=100_000).contains(&raw.storage.purge_batch) {
         p.add("storage.purge_batch", "must be between 1 and 100000");
@@ -1117,6 +1119,13 @@ secret = "{SECRET}"
         ] {
             assert!(e.contains(needle), "{needle} missing in {e}");
         }
+    }
+
+    #[test]
+    fn in_memory_sqlite_is_refused() {
+        let e = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nurl = \"sqlite::memory:\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("storage.url"), "{e}");
     }
 
     #[test]

@@ -82,6 +82,9 @@ auth_method = "private_key_jwt"
 jwks = {jwks}
 grant_types = ["client_credentials"]
 [[clients]]
+id = "spa"
+auth_method = "none"
+[[clients]]
 id = "nocc"
 secret = "{BACKEND_SECRET}"
 grant_types = []
@@ -553,6 +556,43 @@ async fn introspection_is_audience_restricted_and_carries_link_attributes() {
     n.server.shutdown().await;
 }
 
+/// Disabling a client ends its tokens at every node (after the configuration sync), and its
+/// credentials stop working.
+#[tokio::test]
+async fn disabling_a_client_deactivates_its_tokens() {
+    let n = node().await;
+    let jwt = n.token(&[("audience", "orders-api")]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"],
+        true
+    );
+    let state = &n.server.state;
+    let mut backend = (**state.registry().client("backend").unwrap()).clone();
+    backend.disabled = true;
+    let plan = wissel_core::model::Provisioning {
+        clients: vec![backend],
+        ..Default::default()
+    };
+    state.store().apply(&plan, state.now()).await.unwrap();
+    assert!(state.sync_config().await.unwrap(), "the generation moved");
+    assert_eq!(
+        n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"],
+        false
+    );
+    let r = n
+        .post(
+            "/token",
+            Some(("backend", BACKEND_SECRET)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    n.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn signed_introspection_response_rfc_9701() {
     let n = node().await;
@@ -968,6 +1008,22 @@ async fn bad_input_gets_the_rfc_error_and_writes_nothing() {
             "invalid_client",
         ),
         (
+            "public client introspects",
+            "/introspect",
+            None,
+            vec![("client_id", "spa"), ("token", good_jwt.as_str())],
+            401,
+            "invalid_client",
+        ),
+        (
+            "public client asks for client credentials",
+            "/token",
+            None,
+            vec![cc, ("client_id", "spa")],
+            400,
+            "unauthorized_client",
+        ),
+        (
             "revoke without token",
             "/revoke",
             b,
@@ -1371,8 +1427,8 @@ fn binary_check_config_and_apply() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(run(&["check-config", good.to_str().unwrap()]).contains("valid"));
-    assert!(run(&["apply", good.to_str().unwrap()]).contains("12 created, 0 updated, 0 unchanged"));
-    assert!(run(&["apply", good.to_str().unwrap()]).contains("0 created, 0 updated, 12 unchanged"));
+    assert!(run(&["apply", good.to_str().unwrap()]).contains("13 created, 0 updated, 0 unchanged"));
+    assert!(run(&["apply", good.to_str().unwrap()]).contains("0 created, 0 updated, 13 unchanged"));
     assert!(
         dir.join("wissel.db").exists(),
         "the SQLite path is relative to the configuration file"

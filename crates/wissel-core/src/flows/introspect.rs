@@ -5,11 +5,16 @@ use serde_json::{Map, Value, json};
 use crate::model::{AccessToken, Principal, Registry};
 
 /// True when the caller may learn that the token is active: the API it is for, or the client it
-/// was issued to. Everyone else is told `{"active": false}`.
-pub fn may_see(caller: &Principal, token: &AccessToken) -> bool {
-    match caller {
-        Principal::Api(api) => api.id == token.api && !api.disabled,
-        Principal::Client(client) => client.id == token.client_id && !client.disabled,
+/// was issued to. Everyone else is told `{"active": false}`. A token whose client or API has since
+/// been disabled or removed is no longer active for anyone.
+pub fn may_see(caller: &Principal, token: &AccessToken, registry: &Registry) -> bool {
+    let live = registry
+        .client(&token.client_id)
+        .is_some_and(|c| !c.disabled)
+        && registry.api(&token.api).is_some_and(|a| !a.disabled);
+    live && match caller {
+        Principal::Api(api) => api.id == token.api,
+        Principal::Client(client) => client.id == token.client_id,
     }
 }
 

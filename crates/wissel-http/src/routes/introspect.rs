@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wissel_core::OAuthError;
 use wissel_core::flows::introspect::{active_response, inactive_response, may_see};
+use wissel_core::model::ClientAuthMethod;
 use wissel_core::ports::AuditEvent;
 
 use super::{INTROSPECT_PATH, finish, no_store_json};
@@ -60,13 +61,18 @@ async fn handle(
     .await?;
     let caller = auth.principal;
     outcome.client = Some(caller.id().to_owned());
+    if auth.method == ClientAuthMethod::None {
+        // RFC 7662 §2.1: the caller of the introspection endpoint authenticates.
+        return Err(OAuthError::invalid_client("a public client cannot introspect").into());
+    }
     let value = form.require("token")?;
     let resolved = tokens::resolve(state, value)
         .await
         .map_err(OAuthError::from)?;
-    let visible = resolved.filter(|r| may_see(&caller, &r.token));
+    let registry = state.registry();
+    let visible = resolved.filter(|r| may_see(&caller, &r.token, &registry));
     let members = match &visible {
-        Some(r) => active_response(&state.settings().issuer, &r.token, &state.registry()),
+        Some(r) => active_response(&state.settings().issuer, &r.token, &registry),
         None => inactive_response(),
     };
     let outcome_name = if visible.is_some() {

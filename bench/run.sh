@@ -112,6 +112,9 @@ echo
 echo "| scenario               |   c |     req/s | p50 ms  | p99 ms  | errors | 200s      |"
 echo "|------------------------|-----|-----------|---------|---------|--------|-----------|"
 for c in $CONCURRENCY; do
+  # Calibration: the same protocol against /healthz (routing, middleware, a tiny JSON body), so
+  # that a reader can tell a slow machine from a slow endpoint.
+  scenario healthz "$c" "$BASE/healthz"
   scenario cc-jwt "$c" -m POST -T "$FORM" -a "bench:$CLIENT_SECRET" -d "grant_type=client_credentials&audience=jwt-api&scope=read" "$BASE/token"
   scenario cc-opaque "$c" -m POST -T "$FORM" -a "bench:$CLIENT_SECRET" -d "grant_type=client_credentials&audience=opaque-api&scope=read" "$BASE/token"
   scenario introspect-jwt "$c" -m POST -T "$FORM" -a "jwt-api:$API_SECRET" -Z "$WORK/jwt.lines" "$BASE/introspect"

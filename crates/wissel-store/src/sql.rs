@@ -218,13 +218,24 @@ macro_rules! backend {
                 row.map(|(d,)| from_json("user", &d)).transpose()
             }
 
-            /// Inserts several tokens with one statement in one transaction (SQLite group commit).
+            /// Inserts several tokens in one transaction (SQLite group commit), with multi-row
+            /// statements of a few fixed sizes so that their prepared forms stay cached.
             #[allow(dead_code)] // used by the SQLite token writer only
             pub(crate) async fn insert_access_tokens(pool: &Pool, items: &[(Digest, AccessToken)]) -> StoreResult<()> {
-                if items.is_empty() {
-                    return Ok(());
+                let mut tx = pool.begin().await.map_err(internal)?;
+                let mut rest = items;
+                while !rest.is_empty() {
+                    let n = [64, 16, 4, 1].into_iter().find(|n| *n <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(n.min(rest.len()));
+                    insert_rows(&mut *tx, chunk).await?;
+                    rest = tail;
                 }
-                // Only placeholders are formatted into the text; every value is bound.
+                tx.commit().await.map_err(internal)
+            }
+
+            /// One multi-row insert. Only placeholders are formatted into the text; every value
+            /// is bound.
+            async fn insert_rows<'c, E: sqlx::Executor<'c, Database = Db>>(e: E, items: &[(Digest, AccessToken)]) -> StoreResult<()> {
                 let mut sql = String::from(
                     "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at) VALUES ",
                 );
@@ -251,7 +262,7 @@ macro_rules! backend {
                         .bind(t.issued_at)
                         .bind(t.expires_at);
                 }
-                q.execute(pool).await.map_err(internal)?;
+                q.execute(e).await.map_err(internal)?;
                 Ok(())
             }
 

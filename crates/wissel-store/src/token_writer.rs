@@ -12,7 +12,7 @@ use wissel_core::ports::StoreResult;
 use crate::sql;
 
 /// Most tokens committed together.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 128;
 
 type Pending = (Digest, AccessToken, oneshot::Sender<StoreResult<()>>);
 

@@ -180,8 +180,8 @@ configuration: {cfg}   (secrets are in it; `wissel serve --config` it later)
 Paste these into bash (they need curl and sed):
 
 # 1. Discovery and keys
-curl -s {issuer}/.well-known/oauth-authorization-server
-curl -s {issuer}/jwks
+curl -s {issuer}/.well-known/oauth-authorization-server; echo
+curl -s {issuer}/jwks; echo
 
 # 2. Client credentials: a JWT access token for the Orders API
 TOKEN=$(curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials \
@@ -189,7 +189,7 @@ TOKEN=$(curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials \
 echo "$TOKEN"
 
 # 3. The Orders API introspects it (RFC 7662): active, with scope and the link's attributes
-curl -s -u 'orders-api:{o}' -d "token=$TOKEN" {issuer}/introspect
+curl -s -u 'orders-api:{o}' -d "token=$TOKEN" {issuer}/introspect; echo
 
 # 4. ... or asks for a signed introspection response (RFC 9701)
 curl -s -u 'orders-api:{o}' -H 'Accept: application/token-introspection+jwt' -d "token=$TOKEN" {issuer}/introspect; echo
@@ -197,18 +197,18 @@ curl -s -u 'orders-api:{o}' -H 'Accept: application/token-introspection+jwt' -d 
 # 5. An opaque token for the Billing API, named by its resource indicator (RFC 8707)
 OPAQUE=$(curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials \
   -d resource=https://billing.example/ {issuer}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-curl -s -d client_id=billing-api -d 'client_secret={bi}' -d "token=$OPAQUE" {issuer}/introspect
+curl -s -d client_id=billing-api -d 'client_secret={bi}' -d "token=$OPAQUE" {issuer}/introspect; echo
 
 # 6. The client revokes its token (RFC 7009); introspection then says it is inactive
 curl -s -o /dev/null -w '%{{http_code}}\n' -u 'demo-backend:{b}' -d "token=$TOKEN" {issuer}/revoke
-curl -s -u 'orders-api:{o}' -d "token=$TOKEN" {issuer}/introspect
+curl -s -u 'orders-api:{o}' -d "token=$TOKEN" {issuer}/introspect; echo
 
 # 7. Errors are RFC 6749 JSON: an API the client is not linked to, a scope it may not have
-curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials -d audience=nope {issuer}/token
-curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials -d audience=orders-api -d scope=admin {issuer}/token
+curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials -d audience=nope {issuer}/token; echo
+curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials -d audience=orders-api -d scope=admin {issuer}/token; echo
 
 # 8. Operations
-curl -s {issuer}/readyz
+curl -s {issuer}/readyz; echo
 curl -s {issuer}/metrics | grep wissel_http_requests_total
 
 Stop with Ctrl-C.

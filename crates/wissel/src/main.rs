@@ -182,7 +182,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)?;
             let secrets = demo::secrets(&text)?;
             serve_until_signal(&config, |issuer| {
-                println!("{}", demo::walkthrough(issuer, &secrets, &file))
+                // Not println!: a closed stdout (`wissel demo | head`) must not stop the server.
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", demo::walkthrough(issuer, &secrets, &file));
+                let _ = out.flush();
             })
             .await
         }

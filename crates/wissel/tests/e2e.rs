@@ -577,7 +577,7 @@ async fn disabling_a_client_deactivates_its_tokens() {
         ..Default::default()
     };
     state.store().apply(&plan, state.now()).await.unwrap();
-    assert!(state.sync_config().await.unwrap(), "the generation moved");
+    state.sync_config().await.unwrap();
     assert_eq!(
         n.introspect_as(("orders-api", ORDERS_SECRET), &jwt).await["active"],
         false
@@ -781,6 +781,62 @@ type Case<'a> = (
     u16,
     &'a str,
 );
+
+/// `private_key_jwt` with keys published at a `jwks_uri`: fetched once, then cached.
+#[tokio::test]
+async fn private_key_jwt_with_a_jwks_uri() {
+    let jwks = signer_key().1.clone();
+    let hits = Arc::new(AtomicI64::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = jwks.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let n = node().await;
+    let state = &n.server.state;
+    let mut signer = (**state.registry().client("signer").unwrap()).clone();
+    signer.credentials.jwks = None;
+    signer.credentials.jwks_uri = Some(jwks_uri);
+    let plan = wissel_core::model::Provisioning {
+        clients: vec![signer],
+        ..Default::default()
+    };
+    state.store().apply(&plan, state.now()).await.unwrap();
+    state.sync_config().await.unwrap();
+
+    for _ in 0..2 {
+        let a = assertion(&assertion_claims(&n.base, SystemClock.now() + 60));
+        let r = n
+            .post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &a),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the JWK Set is fetched once and cached"
+    );
+    n.server.shutdown().await;
+}
 
 /// Every endpoint answers bad input with the RFC error, `no-store`, and writes nothing.
 #[tokio::test]
@@ -1443,4 +1499,95 @@ fn binary_check_config_and_apply() {
     run(&["keys", "rotate", "--config", good.to_str().unwrap()]);
     let keys = run(&["keys", "list", "--config", good.to_str().unwrap()]);
     assert!(keys.contains("active") && keys.contains("next"), "{keys}");
+}
+
+/// `wissel demo` serves, and its printed walk-through works when pasted into bash.
+#[test]
+fn demo_walkthrough_works_as_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("notice: curl is not installed; the demo walk-through test is skipped");
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique("wissel_demo"));
+    let _cleanup = TempDir(dir.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wissel"))
+        .args([
+            "demo",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
+        .env_remove("WISSEL_MASTER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let mut script = String::new();
+    let mut in_script = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Paste these") {
+            in_script = true;
+        } else if line.starts_with("Stop with") {
+            break;
+        } else if in_script {
+            script.push_str(&line);
+            script.push('\n');
+        }
+    }
+    // The reading end of the demo's stdout is closed now: the server must keep serving.
+    assert!(script.contains("curl"), "no walk-through printed");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "\"issuer\":\"http://127.0.0.1",
+        "\"keys\":[",
+        "\"active\":true",
+        "\"customer\":\"acme\"",
+        "\"scope\":\"billing:read\"",
+        "200",
+        "{\"active\":false}",
+        "\"error\":\"invalid_target\"",
+        "\"error\":\"invalid_scope\"",
+        "\"status\":\"ready\"",
+        "wissel_http_requests_total",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} missing from the walk-through's output:\n{text}"
+        );
+    }
+    // The signed introspection response is a JWT (three dot-separated parts).
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("eyJ") && l.split('.').count() == 3),
+        "{text}"
+    );
 }

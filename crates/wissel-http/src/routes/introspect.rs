@@ -10,11 +10,10 @@ use wissel_core::flows::introspect::{active_response, inactive_response, may_see
 use wissel_core::model::ClientAuthMethod;
 use wissel_core::ports::AuditEvent;
 
-use super::{INTROSPECT_PATH, finish, no_store_json};
-use crate::client_auth::authenticate;
+use super::{Call, INTROSPECT_PATH, no_store_json, protocol_endpoint};
 use crate::error::HttpError;
 use crate::form::OAuthForm;
-use crate::observe::{Outcome, RequestId};
+use crate::observe::RequestId;
 use crate::state::AppState;
 use crate::tokens;
 
@@ -27,9 +26,7 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let mut outcome = Outcome::default();
-    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
-    finish(result, outcome)
+    protocol_endpoint(INTROSPECT_PATH, state, rid, headers, form, handle).await
 }
 
 fn wants_jwt(headers: &HeaderMap) -> bool {
@@ -45,22 +42,16 @@ fn wants_jwt(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn handle(
-    state: &AppState,
-    rid: &RequestId,
-    headers: &HeaderMap,
-    form: &OAuthForm,
-    outcome: &mut Outcome,
-) -> Result<Response, HttpError> {
-    let auth = authenticate(
+async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
+    let Call {
         state,
+        rid,
         headers,
         form,
-        &state.settings().endpoint(INTROSPECT_PATH),
-    )
-    .await?;
+        auth,
+        ..
+    } = call;
     let caller = auth.principal;
-    outcome.client = Some(caller.id().to_owned());
     if auth.method == ClientAuthMethod::None {
         // RFC 7662 §2.1: the caller of the introspection endpoint authenticates.
         return Err(OAuthError::invalid_client("a public client cannot introspect").into());

@@ -11,8 +11,12 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use axum::http::HeaderMap;
+
+use crate::client_auth::{Authenticated, authenticate};
 use crate::error::HttpError;
-use crate::observe::{Outcome, track};
+use crate::form::OAuthForm;
+use crate::observe::{Outcome, RequestId, track};
 use crate::state::AppState;
 
 /// Path of the token endpoint.
@@ -46,6 +50,49 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// A protocol request whose caller has authenticated at the endpoint.
+struct Call<'a> {
+    state: &'a AppState,
+    rid: &'a RequestId,
+    headers: &'a HeaderMap,
+    form: &'a OAuthForm,
+    auth: Authenticated,
+    outcome: &'a mut Outcome,
+}
+
+/// Runs a protocol endpoint: authenticates the caller at `path` (an acceptable assertion
+/// audience), runs `handle`, and maps the result, recording who called and how it went.
+async fn protocol_endpoint<H>(
+    path: &'static str,
+    state: AppState,
+    rid: RequestId,
+    headers: HeaderMap,
+    form: OAuthForm,
+    handle: H,
+) -> Response
+where
+    H: for<'a> AsyncFnOnce(Call<'a>) -> Result<Response, HttpError>,
+{
+    let mut outcome = Outcome::default();
+    let result = match authenticate(&state, &headers, &form, &state.settings().endpoint(path)).await
+    {
+        Ok(auth) => {
+            outcome.client = Some(auth.principal.id().to_owned());
+            let call = Call {
+                state: &state,
+                rid: &rid,
+                headers: &headers,
+                form: &form,
+                auth,
+                outcome: &mut outcome,
+            };
+            handle(call).await
+        }
+        Err(e) => Err(e),
+    };
+    finish(result, outcome)
 }
 
 /// Turns a handler's result into the response, recording who called and how it went.

@@ -10,11 +10,10 @@ use wissel_core::model::{Principal, TokenFormat};
 use wissel_core::ports::AuditEvent;
 use wissel_core::{ErrorCode, OAuthError};
 
-use super::{REVOKE_PATH, finish};
-use crate::client_auth::authenticate;
+use super::{Call, REVOKE_PATH, protocol_endpoint};
 use crate::error::HttpError;
 use crate::form::OAuthForm;
-use crate::observe::{Outcome, RequestId};
+use crate::observe::RequestId;
 use crate::state::AppState;
 use crate::tokens;
 
@@ -24,26 +23,17 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let mut outcome = Outcome::default();
-    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
-    finish(result, outcome)
+    protocol_endpoint(REVOKE_PATH, state, rid, headers, form, handle).await
 }
 
-async fn handle(
-    state: &AppState,
-    rid: &RequestId,
-    headers: &HeaderMap,
-    form: &OAuthForm,
-    outcome: &mut Outcome,
-) -> Result<Response, HttpError> {
-    let auth = authenticate(
+async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
+    let Call {
         state,
-        headers,
+        rid,
         form,
-        &state.settings().endpoint(REVOKE_PATH),
-    )
-    .await?;
-    outcome.client = Some(auth.principal.id().to_owned());
+        auth,
+        ..
+    } = call;
     let Principal::Client(client) = auth.principal else {
         return Err(OAuthError::unauthorized_client(
             "only the client a token was issued to can revoke it",

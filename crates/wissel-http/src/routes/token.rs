@@ -12,11 +12,10 @@ use wissel_core::scope::ScopeSet;
 use wissel_core::{ErrorCode, OAuthError};
 use wissel_crypto::secret::generate_id;
 
-use super::{TOKEN_PATH, finish, no_store_json};
-use crate::client_auth::authenticate;
+use super::{Call, TOKEN_PATH, no_store_json, protocol_endpoint};
 use crate::error::HttpError;
 use crate::form::OAuthForm;
-use crate::observe::{Outcome, RequestId};
+use crate::observe::RequestId;
 use crate::state::AppState;
 use crate::tokens;
 
@@ -26,9 +25,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let mut outcome = Outcome::default();
-    let result = handle(&state, &rid, &headers, &form, &mut outcome).await;
-    finish(result, outcome)
+    protocol_endpoint(TOKEN_PATH, state, rid, headers, form, handle).await
 }
 
 fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
@@ -47,16 +44,16 @@ fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
     Ok(values.to_vec())
 }
 
-async fn handle(
-    state: &AppState,
-    rid: &RequestId,
-    headers: &HeaderMap,
-    form: &OAuthForm,
-    outcome: &mut Outcome,
-) -> Result<Response, HttpError> {
+async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
+    let Call {
+        state,
+        rid,
+        form,
+        auth,
+        outcome,
+        ..
+    } = call;
     let grant_type = form.require("grant_type")?;
-    let auth = authenticate(state, headers, form, &state.settings().endpoint(TOKEN_PATH)).await?;
-    outcome.client = Some(auth.principal.id().to_owned());
     let Principal::Client(client) = auth.principal else {
         return Err(HttpError::OAuth {
             error: OAuthError::invalid_client("an API cannot obtain tokens"),

@@ -385,6 +385,21 @@ impl Problems<'_> {
     }
 }
 
+/// Client and API ids: printable, bounded, and unique across both kinds.
+fn check_id(p: &mut Problems<'_>, key: &str, id: &str, seen: &mut HashSet<String>) {
+    if !is_id(id) {
+        p.add(
+            format!("{key}.id"),
+            "must be 1–128 printable ASCII characters",
+        );
+    } else if !seen.insert(id.to_owned()) {
+        p.add(
+            format!("{key}.id"),
+            format!("{id:?} is declared twice (client and API ids share one space)"),
+        );
+    }
+}
+
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
@@ -720,20 +735,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     let mut clients = Vec::new();
     for (i, c) in raw.clients.iter().enumerate() {
         let key = format!("clients[{i}]");
-        if !is_id(&c.id) {
-            p.add(
-                format!("{key}.id"),
-                "must be 1–128 printable ASCII characters",
-            );
-        } else if !ids.insert(c.id.clone()) {
-            p.add(
-                format!("{key}.id"),
-                format!(
-                    "{:?} is declared twice (client and API ids share one space)",
-                    c.id
-                ),
-            );
-        }
+        check_id(&mut p, &key, &c.id, &mut ids);
         let profile = match c.profile.as_deref() {
             None => Some(Profile::Standard),
             Some(v) => parse_enum(
@@ -807,20 +809,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     let mut resources = HashSet::new();
     for (i, a) in raw.apis.iter().enumerate() {
         let key = format!("apis[{i}]");
-        if !is_id(&a.id) {
-            p.add(
-                format!("{key}.id"),
-                "must be 1–128 printable ASCII characters",
-            );
-        } else if !ids.insert(a.id.clone()) {
-            p.add(
-                format!("{key}.id"),
-                format!(
-                    "{:?} is declared twice (client and API ids share one space)",
-                    a.id
-                ),
-            );
-        }
+        check_id(&mut p, &key, &a.id, &mut ids);
         for r in &a.resources {
             match url::Url::parse(r) {
                 Ok(u) if u.fragment().is_none() => {

@@ -25,6 +25,13 @@ impl Drop for TempDir {
     }
 }
 
+/// Tells the person running the tests that something was skipped. Written to the stderr handle
+/// directly, so that the test harness's output capture does not hide it.
+fn notice(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "notice: {text}");
+}
+
 fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -49,7 +56,10 @@ async fn sqlite() -> Db {
 }
 
 async fn postgres() -> Option<Db> {
-    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL") else {
+    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL")
+        .map_err(|_| ())
+        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
+    else {
         return None;
     };
     let admin = SqlStore::connect(&base)
@@ -81,7 +91,9 @@ async fn backends() -> Vec<Db> {
         Some(pg) => v.push(pg),
         None => {
             static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| eprintln!("notice: WISSEL_TEST_POSTGRES_URL is not set; PostgreSQL conformance tests skipped"));
+            ONCE.call_once(|| {
+                notice("WISSEL_TEST_POSTGRES_URL is not set; PostgreSQL conformance tests skipped")
+            });
         }
     }
     v

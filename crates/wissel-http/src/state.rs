@@ -48,25 +48,36 @@ impl Settings {
 }
 
 /// The set of revoked token ids and grant ids, each kept until the last token it covers expires.
+/// Looked up by `&str` on every introspection, so without allocating.
 #[derive(Default)]
 struct RevokedSet {
-    entries: RwLock<HashMap<(RevocationKind, String), i64>>,
+    entries: RwLock<Revoked>,
     last_seq: AtomicI64,
+}
+
+#[derive(Default)]
+struct Revoked {
+    tokens: HashMap<String, i64>,
+    grants: HashMap<String, i64>,
 }
 
 impl RevokedSet {
     fn insert(&self, r: &Revocation) {
         let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        e.insert((r.kind, r.id.clone()), r.expires_at);
+        let map = match r.kind {
+            RevocationKind::Token => &mut e.tokens,
+            RevocationKind::Grant => &mut e.grants,
+        };
+        map.insert(r.id.clone(), r.expires_at);
     }
     fn contains(&self, token: &AccessToken) -> bool {
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        e.contains_key(&(RevocationKind::Token, token.jti.clone()))
-            || e.contains_key(&(RevocationKind::Grant, token.grant_id.clone()))
+        e.tokens.contains_key(token.jti.as_str()) || e.grants.contains_key(token.grant_id.as_str())
     }
     fn prune(&self, now: i64) {
         let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        e.retain(|_, exp| *exp > now);
+        e.tokens.retain(|_, exp| *exp > now);
+        e.grants.retain(|_, exp| *exp > now);
     }
 }
 
@@ -237,5 +248,57 @@ impl AppState {
         self.0.revoked.last_seq.store(max, Ordering::Release);
         self.0.revoked.prune(self.now());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wissel_core::model::TokenFormat;
+    use wissel_core::scope::ScopeSet;
+
+    fn token(jti: &str, grant: &str) -> AccessToken {
+        AccessToken {
+            jti: jti.into(),
+            grant_id: grant.into(),
+            client_id: "c".into(),
+            subject: "c".into(),
+            api: "a".into(),
+            scope: ScopeSet::new(),
+            issued_at: 0,
+            expires_at: 100,
+            format: TokenFormat::Jwt,
+        }
+    }
+
+    #[test]
+    fn revoked_set_covers_tokens_and_whole_grants_until_they_expire() {
+        let set = RevokedSet::default();
+        set.insert(&Revocation {
+            kind: RevocationKind::Token,
+            id: "j1".into(),
+            expires_at: 50,
+        });
+        set.insert(&Revocation {
+            kind: RevocationKind::Grant,
+            id: "g2".into(),
+            expires_at: 100,
+        });
+        assert!(set.contains(&token("j1", "g1")));
+        assert!(
+            set.contains(&token("j9", "g2")),
+            "every token of a revoked grant"
+        );
+        assert!(!set.contains(&token("j2", "g1")));
+        assert!(
+            !set.contains(&token("g2", "j1")),
+            "ids of one kind never match the other"
+        );
+        set.prune(50);
+        assert!(
+            !set.contains(&token("j1", "g1")),
+            "pruned once its tokens have expired"
+        );
+        assert!(set.contains(&token("j9", "g2")));
     }
 }

@@ -228,8 +228,14 @@ impl AppState {
         let registry = self.0.store.load_registry().await?;
         let keys = self.0.store.list_keys().await?;
         let ring = KeyRing::load(&keys, &self.0.master, self.now()).map_err(InternalError::new)?;
+        // Two reloads can overlap (the sync tick and the maintenance tick, or a caller): never
+        // let the one that read earlier replace what the later one installed.
+        let mut current = self.0.registry.write().unwrap_or_else(|p| p.into_inner());
+        if registry.generation < current.generation {
+            return Ok(());
+        }
         *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
-        *self.0.registry.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+        *current = Arc::new(registry);
         Ok(())
     }
 

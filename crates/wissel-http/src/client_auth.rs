@@ -202,7 +202,11 @@ pub async fn authenticate(
             }
             let jwks = client_jwks(state, creds).await?;
             let issuer = state.settings().issuer.as_str();
-            let audiences = [issuer, endpoint_url, &state.settings().endpoint("/token")];
+            let audiences = [
+                issuer,
+                endpoint_url,
+                &state.settings().endpoint(crate::routes::TOKEN_PATH),
+            ];
             let checked = verify_assertion(
                 assertion,
                 &jwks,

@@ -57,6 +57,15 @@ macro_rules! backend {
                 rows.iter().map(|(d,)| from_json::<T>(what, d)).collect()
             }
 
+            /// Commits a conditional change, bumping the generation only when it happened.
+            async fn commit_change(mut tx: sqlx::Transaction<'_, Db>, done: bool) -> StoreResult<bool> {
+                if done {
+                    bump(&mut *tx).await?;
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(done)
+            }
+
             pub(crate) async fn load_registry(pool: &Pool) -> StoreResult<Registry> {
                 // One read transaction, so the snapshot and its generation agree.
                 let mut tx = pool.begin().await.map_err(internal)?;
@@ -202,11 +211,7 @@ macro_rules! backend {
                 .map_err(internal)?
                 .rows_affected()
                     == 1;
-                if done {
-                    bump(&mut *tx).await?;
-                }
-                tx.commit().await.map_err(internal)?;
-                Ok(done)
+                commit_change(tx, done).await
             }
 
             pub(crate) async fn find_user(pool: &Pool, username: &str) -> StoreResult<Option<User>> {
@@ -440,11 +445,7 @@ macro_rules! backend {
                 .map_err(internal)?
                 .rows_affected()
                     == 1;
-                if done {
-                    bump(&mut *tx).await?;
-                }
-                tx.commit().await.map_err(internal)?;
-                Ok(done)
+                commit_change(tx, done).await
             }
 
             pub(crate) async fn transition_key(
@@ -473,11 +474,7 @@ macro_rules! backend {
                 .map_err(internal)?
                 .rows_affected()
                     == 1;
-                if done {
-                    bump(&mut *tx).await?;
-                }
-                tx.commit().await.map_err(internal)?;
-                Ok(done)
+                commit_change(tx, done).await
             }
         }
     };

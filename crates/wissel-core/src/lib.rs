@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod flows;
+pub mod grant;
 pub mod model;
 pub mod ports;
 pub mod scope;

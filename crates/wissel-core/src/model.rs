@@ -197,6 +197,94 @@ pub struct Client {
     /// A disabled client cannot authenticate.
     #[serde(default)]
     pub disabled: bool,
+    /// Where RP-initiated logout may send the browser back to (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The OpenID Connect scopes it may request (`openid`, `profile`, `email`, `offline_access`).
+    #[serde(default = "default_oidc_scopes")]
+    pub oidc_scopes: ScopeSet,
+    /// PKCE on the authorization-code flow.
+    #[serde(default)]
+    pub pkce: PkceRule,
+    /// The algorithm of its ID tokens.
+    #[serde(default)]
+    pub id_token_alg: SigningAlg,
+    /// Refresh tokens even when `offline_access` was not granted.
+    #[serde(default)]
+    pub refresh_tokens: bool,
+    /// Ask the user for consent (a first-party client may skip the page).
+    #[serde(default = "yes")]
+    pub require_consent: bool,
+    /// Lifetimes of what the code flow issues to it.
+    #[serde(default)]
+    pub lifetimes: Lifetimes,
+}
+
+impl Client {
+    /// A public client (RFC 6749 §2.1): it cannot authenticate.
+    pub fn is_public(&self) -> bool {
+        self.credentials.method == ClientAuthMethod::None
+    }
+    /// True when it may use the grant.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The OpenID Connect scopes a client may request unless configured otherwise.
+pub fn default_oidc_scopes() -> ScopeSet {
+    ScopeSet::from_tokens(OIDC_SCOPES.iter().copied())
+}
+
+/// The scopes the server itself defines (OpenID Connect Core §5.4 and §11).
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// How a client must use PKCE (RFC 7636).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PkceRule {
+    /// `S256` required (the default, and always for public clients).
+    #[default]
+    S256Required,
+    /// Required, and `plain` accepted too.
+    PlainAllowed,
+    /// Optional for this confidential client; `S256` when used.
+    Optional,
+}
+
+/// Lifetimes, in seconds, of what the authorization-code flow issues to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Lifetimes {
+    /// An authorization code.
+    pub code: i64,
+    /// An access token that names no API (for userinfo and token exchange).
+    pub access_token: i64,
+    /// An ID token.
+    pub id_token: i64,
+    /// A refresh token family, from the login on.
+    pub refresh_absolute: i64,
+    /// A refresh token unused for this long expires.
+    pub refresh_idle: i64,
+    /// A remembered consent.
+    pub consent: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            code: 60,
+            access_token: 600,
+            id_token: 600,
+            refresh_absolute: 30 * 86_400,
+            refresh_idle: 7 * 86_400,
+            consent: 90 * 86_400,
+        }
+    }
 }
 
 /// A resource server: the audience of access tokens.

@@ -4,6 +4,10 @@
 use async_trait::async_trait;
 
 use crate::InternalError;
+use crate::grant::{
+    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
+    RotateOutcome, Session,
+};
 use crate::model::{
     AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
     SigningKeyRecord, User,
@@ -95,9 +99,112 @@ pub trait KeyStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Users, sessions, consents, grants, codes and refresh tokens: the state of the browser flows.
+/// Every method that must be atomic is one conditional statement or one transaction.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// A user by subject.
+    async fn user_by_subject(&self, subject: &str) -> StoreResult<Option<User>>;
+    /// Creates a user; `false` (nothing written) when the username or subject is taken.
+    async fn create_user(&self, user: &User, now: i64) -> StoreResult<bool>;
+    /// Replaces a user's stored form (by subject); `false` when there is no such user.
+    async fn update_user(&self, user: &User, now: i64) -> StoreResult<bool>;
+    /// Replaces the password digest only if it is still `old` (a rehash racing a password
+    /// change must not undo the change); `true` when replaced.
+    async fn rehash_password(&self, subject: &str, old: &str, new: &str) -> StoreResult<bool>;
+    /// The scopes a user holds for an API, through their own and their groups' authorizations
+    /// (the union).
+    async fn authorized_scopes(
+        &self,
+        username: &str,
+        groups: &[String],
+        api: &str,
+    ) -> StoreResult<crate::scope::ScopeSet>;
+
+    /// Stores a pending authorization request.
+    async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()>;
+    /// A pending authorization request, unless expired.
+    async fn get_interaction(&self, id: &str, now: i64) -> StoreResult<Option<Interaction>>;
+    /// Removes a pending request; `true` only for the one caller that removed it (so a request
+    /// completes once).
+    async fn take_interaction(&self, id: &str) -> StoreResult<bool>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// A session by the digest of its cookie, unless past its absolute end.
+    async fn get_session(&self, digest: &Digest, now: i64) -> StoreResult<Option<Session>>;
+    /// Records use of a session.
+    async fn touch_session(&self, digest: &Digest, now: i64) -> StoreResult<()>;
+    /// Ends a session (by cookie digest); returns it when it existed.
+    async fn end_session(&self, digest: &Digest) -> StoreResult<Option<Session>>;
+    /// Ends a session of this user by its public id; `true` when it existed.
+    async fn end_session_by_sid(&self, subject: &str, sid: &str) -> StoreResult<bool>;
+    /// The live sessions of a user, newest first.
+    async fn sessions_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Session>>;
+
+    /// The user's remembered consent for a client, unless expired.
+    async fn get_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Consent>>;
+    /// Remembers (replaces) a consent.
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// The user's live consents.
+    async fn consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Consent>>;
+    /// Forgets a consent; `true` when it existed. The caller revokes its grants.
+    async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool>;
+
+    /// Stores a grant and the digest of its first authorization code, in one transaction.
+    async fn issue_code(&self, grant: &Grant, code: &Digest, record: &CodeRecord)
+    -> StoreResult<()>;
+    /// Spends a code: the first presentation gets its record (whatever happens next); later
+    /// ones learn it was a replay. One conditional statement.
+    async fn consume_code(&self, code: &Digest, now: i64) -> StoreResult<CodeOutcome>;
+    /// A grant by id.
+    async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// The ids of the live (unrevoked, unexpired) grants of a user, optionally for one client
+    /// only, optionally only those of one session that did not get `offline_access`.
+    async fn live_grants(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        online_in_sid: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Vec<Grant>>;
+    /// Revokes a grant in one transaction: marks it, deletes its codes and refresh tokens, and
+    /// records `revocation` (kind `grant`) so that every node drops its access tokens. `false`
+    /// when it was already revoked or does not exist (the revocation is recorded anyway).
+    async fn revoke_grant(&self, revocation: &Revocation, now: i64) -> StoreResult<bool>;
+
+    /// Stores a refresh token by digest.
+    async fn insert_refresh(&self, digest: &Digest, record: &RefreshRecord) -> StoreResult<()>;
+    /// A refresh token by digest, with whether it has been rotated already.
+    async fn find_refresh(&self, digest: &Digest) -> StoreResult<Option<(RefreshRecord, bool)>>;
+    /// Rotates: marks `old` spent only if it was not (one conditional statement) and stores
+    /// `new`, in one transaction.
+    async fn rotate_refresh(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        record: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<RotateOutcome>;
+
+    /// Failed logins counted under each key, for windows that started at or after `since`.
+    async fn login_failures(&self, keys: &[String], since: i64)
+    -> StoreResult<Vec<FailureCount>>;
+    /// Counts a failed login under each key: a window older than `since` starts again at `now`.
+    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64)
+    -> StoreResult<()>;
+    /// Forgets the failures counted under a key (after a successful login).
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+}
+
 /// The whole store.
 #[async_trait]
-pub trait Store: RegistryStore + TokenStore + KeyStore {
+pub trait Store: RegistryStore + TokenStore + KeyStore + GrantStore {
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }

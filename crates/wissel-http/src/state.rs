@@ -38,6 +38,63 @@ pub struct Settings {
     pub token_cache_capacity: u64,
     /// How long a fetched client `jwks_uri` document is used before it is fetched again.
     pub jwks_uri_ttl: Duration,
+    /// Login, session and throttling rules.
+    pub login: LoginSettings,
+    /// The look of the pages.
+    pub ui: UiSettings,
+}
+
+/// Login, session and throttling rules (all durations in seconds).
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// A session ends this long after the login, however active.
+    pub session_max_age: i64,
+    /// A session unused for this long ends.
+    pub session_idle: i64,
+    /// An authorization request must be completed (login, consent) within this.
+    pub interaction_lifetime: i64,
+    /// Failed logins per account within `failure_window` before the account is throttled.
+    pub account_failures: i64,
+    /// Failed logins per client address within `failure_window` before the address is throttled.
+    pub address_failures: i64,
+    /// The throttling window.
+    pub failure_window: i64,
+    /// Most password hashes computed at once (each takes a blocking thread and ~19 MiB).
+    pub max_concurrent_hashes: usize,
+    /// Mark cookies `Secure`. Off only for an `http://` issuer on a loopback address.
+    pub secure_cookies: bool,
+    /// Serve the built-in relying party of `wissel demo` at `/demo/rp`.
+    pub demo_rp: bool,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            session_max_age: 2 * 3600,
+            session_idle: 30 * 60,
+            interaction_lifetime: 10 * 60,
+            account_failures: 5,
+            address_failures: 20,
+            failure_window: 15 * 60,
+            max_concurrent_hashes: 4,
+            secure_cookies: true,
+            demo_rp: false,
+        }
+    }
+}
+
+/// The look of the pages: the operator's stylesheet and logo (read at start), and the language
+/// used when neither `ui_locales` nor `Accept-Language` names one we have.
+#[derive(Debug, Clone, Default)]
+pub struct UiSettings {
+    /// CSS served at `/static/theme.css`, loaded after the built-in stylesheet.
+    pub stylesheet: Option<Arc<str>>,
+    /// The logo: its bytes and content type, served at `/static/logo`.
+    pub logo: Option<(Arc<[u8]>, &'static str)>,
+    /// `nl` or `en`.
+    pub default_locale: String,
+    /// The product name shown in page titles.
+    pub product_name: String,
 }
 
 impl Settings {

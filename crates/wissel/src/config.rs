@@ -310,6 +310,10 @@ pub struct Config {
     pub log_level: String,
     /// The entities to provision.
     pub declared: Declared,
+    /// Login, session and throttling rules.
+    pub login: wissel_http::state::LoginSettings,
+    /// The look of the pages.
+    pub ui: wissel_http::state::UiSettings,
 }
 
 /// Shows no declared entity: users carry clear-text passwords until they are applied.
@@ -1039,6 +1043,12 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
             links,
             users,
             authorizations,
+        },
+        login: wissel_http::state::LoginSettings::default(),
+        ui: wissel_http::state::UiSettings {
+            default_locale: "en".into(),
+            product_name: "wissel".into(),
+            ..Default::default()
         },
     })
 }

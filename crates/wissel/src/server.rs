@@ -124,6 +124,8 @@ pub async fn start_on(
         purge_batch: config.purge_batch,
         token_cache_capacity: config.token_cache_capacity,
         jwks_uri_ttl: config.jwks_uri_ttl,
+        login: config.login.clone(),
+        ui: config.ui.clone(),
     };
     let metrics = if config.metrics {
         metrics_handle()

@@ -1,0 +1,273 @@
+//! What the browser flows leave behind (DESIGN.md §3): pending authorization requests, SSO
+//! sessions, consents, grants and the codes and refresh tokens that hang off them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Digest;
+use crate::scope::ScopeSet;
+
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Types, Form
+/// Post Response Mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// In the redirect URI's query (the default for `response_type=code`).
+    #[default]
+    Query,
+    /// In the redirect URI's fragment.
+    Fragment,
+    /// As an HTML form posted to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// Parses a `response_mode` value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// A PKCE challenge method (RFC 7636 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PkceMethod {
+    /// `S256`.
+    S256,
+    /// `plain`.
+    #[serde(rename = "plain")]
+    Plain,
+}
+
+/// The `prompt` values of a request (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// Show nothing; fail with `login_required` or `consent_required`.
+    pub none: bool,
+    /// Log in again even with a session.
+    pub login: bool,
+    /// Show the consent page even when consent is remembered.
+    pub consent: bool,
+}
+
+/// A validated authorization request, kept while the user logs in and consents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    /// The client.
+    pub client_id: String,
+    /// Where the response goes: registered, exactly matched.
+    pub redirect_uri: String,
+    /// True when the request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_given: bool,
+    /// How the response goes.
+    pub response_mode: ResponseMode,
+    /// The client's `state`, echoed.
+    pub state: Option<String>,
+    /// The client's `nonce`, put in the ID token.
+    pub nonce: Option<String>,
+    /// The requested scopes.
+    pub scope: ScopeSet,
+    /// The API named by `resource` (RFC 8707) or `audience`; `None` for a token for the client
+    /// itself (userinfo, token exchange).
+    pub api: Option<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// PKCE method.
+    pub code_challenge_method: Option<PkceMethod>,
+    /// `prompt`.
+    pub prompt: Prompt,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`, prefilled in the login form.
+    pub login_hint: Option<String>,
+    /// `ui_locales`, most preferred first.
+    pub ui_locales: Vec<String>,
+    /// `acr_values`, recorded.
+    pub acr_values: Vec<String>,
+}
+
+/// A pending authorization request, bound to the browser that made it by a CSRF secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Random id, in the login and consent URLs.
+    pub id: String,
+    /// The request.
+    pub request: AuthRequest,
+    /// SHA-256 of the CSRF secret held in the browser's cookie.
+    pub csrf: Digest,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+    /// The request must be completed before this.
+    pub expires_at: i64,
+}
+
+/// An SSO session: a logged-in browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// SHA-256 of the cookie value (the value itself is never stored).
+    pub digest: Digest,
+    /// Public session id (`sid` in ID tokens), random.
+    pub sid: String,
+    /// The user's subject.
+    pub subject: String,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication methods (`pwd`).
+    pub amr: Vec<String>,
+    /// Authentication context class.
+    pub acr: Option<String>,
+    /// Created.
+    pub created_at: i64,
+    /// Last request that used it.
+    pub last_seen: i64,
+    /// Absolute end.
+    pub expires_at: i64,
+}
+
+/// A user's remembered consent for a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consent {
+    /// The user.
+    pub subject: String,
+    /// The client.
+    pub client_id: String,
+    /// What was consented to.
+    pub scopes: ScopeSet,
+    /// When.
+    pub granted_at: i64,
+    /// Until when.
+    pub expires_at: i64,
+}
+
+/// The root of a token family: what a user granted a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Random id; carried by every token of the family.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub subject: String,
+    /// The API, if one was named.
+    pub api: Option<String>,
+    /// The granted scopes (a refresh can narrow them, never widen them).
+    pub scope: ScopeSet,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The session it was granted in.
+    pub sid: Option<String>,
+    /// `offline_access` was granted: it outlives the session.
+    pub offline: bool,
+    /// The grant it was derived from (token exchange).
+    pub parent: Option<String>,
+    /// Created.
+    pub created_at: i64,
+    /// Nothing of it is valid after this.
+    pub expires_at: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// Its grant.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub subject: String,
+    /// The redirect URI of the request.
+    pub redirect_uri: String,
+    /// Whether the request carried it.
+    pub redirect_uri_given: bool,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// PKCE method.
+    pub code_challenge_method: Option<PkceMethod>,
+    /// For the ID token.
+    pub nonce: Option<String>,
+    /// The granted scopes.
+    pub scope: ScopeSet,
+    /// The API, if one was named.
+    pub api: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Authentication context class.
+    pub acr: Option<String>,
+    /// Session id.
+    pub sid: Option<String>,
+    /// Issued.
+    pub issued_at: i64,
+    /// Expires.
+    pub expires_at: i64,
+}
+
+/// What a refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// Its grant (the family).
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub subject: String,
+    /// The grant's scopes.
+    pub scope: ScopeSet,
+    /// The API, if one was named.
+    pub api: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Authentication context class.
+    pub acr: Option<String>,
+    /// Session id.
+    pub sid: Option<String>,
+    /// Issued.
+    pub issued_at: i64,
+    /// Expires: the idle limit, never past the grant's end.
+    pub expires_at: i64,
+}
+
+/// What presenting an authorization code did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeOutcome {
+    /// First presentation: the code is now spent.
+    Consumed(CodeRecord),
+    /// It had been presented before: a replay.
+    Replayed {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+    /// No such code.
+    NotFound,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    /// It was current: it is now spent and the new one is stored.
+    Rotated,
+    /// It had been rotated already: a reuse; the caller revokes the family.
+    ReuseDetected {
+        /// The family.
+        grant_id: String,
+    },
+    /// No such token (or expired and purged).
+    NotFound,
+}
+
+/// Failed logins counted under one key (an account or an address) within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Failures in the window.
+    pub failures: i64,
+    /// When the window started.
+    pub window_start: i64,
+}

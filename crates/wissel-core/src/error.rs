@@ -26,6 +26,22 @@ pub enum ErrorCode {
     ServerError,
     /// The server is temporarily unable to answer (for example the database is down).
     TemporarilyUnavailable,
+    /// The user or the server refused the request (RFC 6749 §4.1.2.1).
+    AccessDenied,
+    /// The response type is not supported (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType,
+    /// `prompt=none`, and the user must log in (OpenID Connect Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none`, and the user must consent.
+    ConsentRequired,
+    /// The `request` parameter is not supported.
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// A bearer token is missing, expired or revoked (RFC 6750 §3.1).
+    InvalidToken,
+    /// A bearer token lacks the scope the resource needs (RFC 6750 §3.1).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -42,6 +58,14 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 }

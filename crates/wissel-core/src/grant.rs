@@ -94,8 +94,8 @@ pub struct AuthRequest {
 pub struct Interaction {
     /// Random id, in the login and consent URLs.
     pub id: String,
-    /// The request.
-    pub request: AuthRequest,
+    /// The authorization request; `None` for a login to the account page.
+    pub request: Option<AuthRequest>,
     /// SHA-256 of the CSRF secret held in the browser's cookie.
     pub csrf: Digest,
     /// Created, Unix seconds.
@@ -239,7 +239,7 @@ pub struct RefreshRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeOutcome {
     /// First presentation: the code is now spent.
-    Consumed(CodeRecord),
+    Consumed(Box<CodeRecord>),
     /// It had been presented before: a replay.
     Replayed {
         /// The grant to revoke.

@@ -68,6 +68,10 @@ pub enum TokenFormat {
 pub enum GrantType {
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 6749 §4.1, with PKCE (RFC 7636).
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
 }
 
 impl GrantType {
@@ -75,6 +79,17 @@ impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+    /// Parses a `grant_type` parameter value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_credentials" => Some(Self::ClientCredentials),
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
         }
     }
 }
@@ -221,6 +236,32 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client with these essentials and the defaults for everything else: standard profile,
+    /// no redirect URIs, every OpenID Connect scope, PKCE with S256, ES256 ID tokens, consent
+    /// asked, default lifetimes.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        credentials: Credentials,
+        grant_types: Vec<GrantType>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            profile: Profile::Standard,
+            credentials,
+            redirect_uris: Vec::new(),
+            grant_types,
+            disabled: false,
+            post_logout_redirect_uris: Vec::new(),
+            oidc_scopes: default_oidc_scopes(),
+            pkce: PkceRule::S256Required,
+            id_token_alg: SigningAlg::ES256,
+            refresh_tokens: false,
+            require_consent: true,
+            lifetimes: Lifetimes::default(),
+        }
+    }
     /// A public client (RFC 6749 §2.1): it cannot authenticate.
     pub fn is_public(&self) -> bool {
         self.credentials.method == ClientAuthMethod::None

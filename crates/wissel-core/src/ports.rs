@@ -157,8 +157,12 @@ pub trait GrantStore: Send + Sync {
     async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool>;
 
     /// Stores a grant and the digest of its first authorization code, in one transaction.
-    async fn issue_code(&self, grant: &Grant, code: &Digest, record: &CodeRecord)
-    -> StoreResult<()>;
+    async fn issue_code(
+        &self,
+        grant: &Grant,
+        code: &Digest,
+        record: &CodeRecord,
+    ) -> StoreResult<()>;
     /// Spends a code: the first presentation gets its record (whatever happens next); later
     /// ones learn it was a replay. One conditional statement.
     async fn consume_code(&self, code: &Digest, now: i64) -> StoreResult<CodeOutcome>;
@@ -193,11 +197,9 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<RotateOutcome>;
 
     /// Failed logins counted under each key, for windows that started at or after `since`.
-    async fn login_failures(&self, keys: &[String], since: i64)
-    -> StoreResult<Vec<FailureCount>>;
+    async fn login_failures(&self, keys: &[String], since: i64) -> StoreResult<Vec<FailureCount>>;
     /// Counts a failed login under each key: a window older than `since` starts again at `now`.
-    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64)
-    -> StoreResult<()>;
+    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64) -> StoreResult<()>;
     /// Forgets the failures counted under a key (after a successful login).
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }

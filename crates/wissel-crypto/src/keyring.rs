@@ -51,6 +51,11 @@ impl SigningKey {
         &self.kid
     }
 
+    /// The algorithm.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
     /// Signs `claims` as a compact JWS with header `{alg, typ, kid}`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, CryptoError> {
         let header = json!({"alg": self.alg.as_str(), "typ": typ, "kid": self.kid});

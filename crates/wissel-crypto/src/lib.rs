@@ -6,6 +6,7 @@ pub mod assertion;
 pub mod keyring;
 pub mod keys;
 pub mod password;
+pub mod pkce;
 pub mod rotation;
 pub mod secret;
 

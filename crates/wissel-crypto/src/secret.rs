@@ -44,6 +44,11 @@ pub fn verify_secret(presented: &str, expected: &Digest) -> bool {
     bool::from(digest(presented.as_bytes()).0.ct_eq(&expected.0))
 }
 
+/// Compares two strings in constant time (for their common length; unequal lengths differ).
+pub fn ct_str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,28 +103,94 @@ impl FromRequest<AppState> for OAuthForm {
             )
             .into());
         }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(HttpError::TooLarge);
-        }
-        let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
-            Ok(b) => b,
-            Err(e) => {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                    || e.to_string().contains("length limit");
-                return Err(if too_large {
-                    HttpError::TooLarge
-                } else {
-                    OAuthError::invalid_request("the request body could not be read").into()
-                });
-            }
-        };
+        let bytes = read_body(req, limit).await?;
         Ok(Self::parse(&bytes)?)
+    }
+}
+
+/// Reads a request body of at most `limit` bytes: 413 beyond it.
+pub async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::Bytes, HttpError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(HttpError::TooLarge);
+    }
+    let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            return Err(if too_large {
+                HttpError::TooLarge
+            } else {
+                OAuthError::invalid_request("the request body could not be read").into()
+            });
+        }
+    };
+    Ok(bytes)
+}
+
+/// The parameters of a browser request (the query, or a form body), in order, repeats kept:
+/// the authorization endpoint must tell a repeated `client_id` (an error page) from a repeated
+/// `scope` (an error sent to the client). Empty values count as absent.
+#[derive(Debug, Default, Clone)]
+pub struct ParamList {
+    pairs: Vec<(String, String)>,
+}
+
+impl ParamList {
+    /// Parses `application/x-www-form-urlencoded` text; `None` when it has more than
+    /// [`MAX_PARAMS`] parameters or a value longer than [`MAX_VALUE_LEN`].
+    pub fn parse(raw: &[u8]) -> Option<Self> {
+        let mut pairs = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw) {
+            if pairs.len() >= MAX_PARAMS || v.len() > MAX_VALUE_LEN || k.len() > 128 {
+                return None;
+            }
+            if !v.is_empty() {
+                pairs.push((k.into_owned(), v.into_owned()));
+            }
+        }
+        Some(Self { pairs })
+    }
+
+    /// Every value of a parameter.
+    pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = name.to_owned();
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+impl wissel_core::flows::authorize::Params for ParamList {
+    fn one(&self, name: &str) -> Option<&str> {
+        let mut it = self.values(name);
+        let first = it.next();
+        if it.next().is_some() { None } else { first }
+    }
+    fn repeated(&self, name: &str) -> bool {
+        self.values(name).nth(1).is_some()
+    }
+    fn repeated_names(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (k, _) in &self.pairs {
+            if !seen.insert(k.as_str()) && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out
     }
 }
 

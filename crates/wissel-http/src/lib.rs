@@ -4,11 +4,14 @@
 //!
 //! Depends on the ports of `wissel-core`, never on `wissel-store`.
 
+pub mod browser;
 pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod keys;
 pub mod observe;
+pub mod oidc;
+pub mod pages;
 pub mod routes;
 pub mod state;
 pub mod tokens;

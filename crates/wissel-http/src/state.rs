@@ -151,6 +151,9 @@ struct Inner {
     jwks_cache: moka::sync::Cache<String, Arc<JwkSet>>,
     http: reqwest::Client,
     metrics: Option<PrometheusHandle>,
+    hash_permits: tokio::sync::Semaphore,
+    dummy_hash: String,
+    demo_pending: moka::sync::Cache<String, Arc<(String, String)>>,
 }
 
 /// The shared state of one node. Cheap to clone.
@@ -183,6 +186,18 @@ impl AppState {
             .max_capacity(10_000)
             .time_to_live(settings.jwks_uri_ttl)
             .build();
+        // Verified against when the username is unknown, so that the answer takes as long.
+        let dummy_hash = tokio::task::spawn_blocking(|| {
+            wissel_crypto::password::hash_password("wissel: no such user")
+        })
+        .await
+        .map_err(InternalError::new)?
+        .map_err(InternalError::new)?;
+        let hash_permits = tokio::sync::Semaphore::new(settings.login.max_concurrent_hashes.max(1));
+        let demo_pending = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(600))
+            .build();
         let state = Self(Arc::new(Inner {
             settings,
             store,
@@ -196,6 +211,9 @@ impl AppState {
             jwks_cache,
             http,
             metrics,
+            hash_permits,
+            dummy_hash,
+            demo_pending,
         }));
         state.poll_revocations().await?;
         Ok(state)
@@ -252,6 +270,57 @@ impl AppState {
     /// Records an audit event.
     pub fn audit(&self, event: &AuditEvent) {
         self.0.audit.record(event);
+    }
+
+    /// Checks a password against a digest (or, when `hash` is `None`, against a dummy digest so
+    /// that unknown users take as long) on a blocking thread, at most
+    /// `login.max_concurrent_hashes` at once: a burst of logins queues here instead of starving
+    /// the runtime. Returns whether it matched and, if it did and the digest's parameters are
+    /// outdated, a fresh digest to store.
+    pub async fn check_password(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<(bool, Option<String>), InternalError> {
+        let _permit = self
+            .0
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(InternalError::new)?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.0.dummy_hash.clone());
+        tokio::task::spawn_blocking(move || {
+            use wissel_crypto::password;
+            let ok = password::verify_password(&password, &hash) && known;
+            let fresh = if ok && password::needs_rehash(&hash) {
+                password::hash_password(&password).ok()
+            } else {
+                None
+            };
+            (ok, fresh)
+        })
+        .await
+        .map_err(InternalError::new)
+    }
+
+    /// Pending logins of the demo relying party: state → (PKCE verifier, nonce).
+    pub(crate) fn demo_pending(&self) -> &moka::sync::Cache<String, Arc<(String, String)>> {
+        &self.0.demo_pending
+    }
+
+    /// Revokes a grant everywhere: in the store (its codes and refresh tokens go, and the
+    /// revocation is recorded for the other nodes) and in this node's revoked set at once.
+    /// `lifetime` bounds how long its access tokens can still be alive.
+    pub async fn revoke_grant(&self, grant_id: &str, lifetime: i64) -> Result<bool, InternalError> {
+        let r = Revocation {
+            kind: RevocationKind::Grant,
+            id: grant_id.to_owned(),
+            expires_at: self.now().saturating_add(lifetime),
+        };
+        let fresh = self.0.store.revoke_grant(&r, self.now()).await?;
+        self.0.revoked.insert(&r);
+        Ok(fresh)
     }
 
     /// True when the token or its grant has been revoked.

@@ -3,7 +3,8 @@
 //! instantiated for both drivers by [`sql`]; only the schema differs per backend.
 //!
 //! Every invariant that must hold across nodes is one conditional statement: `record_jti` is an
-//! insert guarded by the primary key, key transitions update only from the expected state.
+//! insert guarded by the primary key, key transitions update only from the expected state, an
+//! authorization code is spent and a refresh token rotated by an update that only finds it unspent.
 
 mod migrations;
 mod sql;
@@ -18,11 +19,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use wissel_core::InternalError;
+use wissel_core::grant::{
+    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
+    RotateOutcome, Session,
+};
 use wissel_core::model::{
     AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
     SigningKeyRecord, User,
 };
-use wissel_core::ports::{KeyStore, RegistryStore, Store, StoreResult, TokenStore};
+use wissel_core::ports::{GrantStore, KeyStore, RegistryStore, Store, StoreResult, TokenStore};
+use wissel_core::scope::ScopeSet;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +297,137 @@ impl KeyStore for SqlStore {
             write_pool,
             transition_key(kid, from, to, at, publish_until)
         )
+    }
+}
+
+/// Reads go to the reader pool on SQLite (WAL shows them every committed write); whatever
+/// writes, or must decide from what it writes (`consume_code`, `rotate_refresh`,
+/// `rehash_password`), runs on the writer.
+#[async_trait]
+impl GrantStore for SqlStore {
+    async fn user_by_subject(&self, subject: &str) -> StoreResult<Option<User>> {
+        dispatch!(self, read_pool, user_by_subject(subject))
+    }
+    async fn create_user(&self, user: &User, now: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, create_user(user, now))
+    }
+    async fn update_user(&self, user: &User, now: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, update_user(user, now))
+    }
+    async fn rehash_password(&self, subject: &str, old: &str, new: &str) -> StoreResult<bool> {
+        dispatch!(self, write_pool, rehash_password(subject, old, new))
+    }
+    async fn authorized_scopes(
+        &self,
+        username: &str,
+        groups: &[String],
+        api: &str,
+    ) -> StoreResult<ScopeSet> {
+        dispatch!(self, read_pool, authorized_scopes(username, groups, api))
+    }
+
+    async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()> {
+        dispatch!(self, write_pool, put_interaction(interaction))
+    }
+    async fn get_interaction(&self, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
+        dispatch!(self, read_pool, get_interaction(id, now))
+    }
+    async fn take_interaction(&self, id: &str) -> StoreResult<bool> {
+        dispatch!(self, write_pool, take_interaction(id))
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        dispatch!(self, write_pool, create_session(session))
+    }
+    async fn get_session(&self, digest: &Digest, now: i64) -> StoreResult<Option<Session>> {
+        dispatch!(self, read_pool, get_session(digest, now))
+    }
+    async fn touch_session(&self, digest: &Digest, now: i64) -> StoreResult<()> {
+        dispatch!(self, write_pool, touch_session(digest, now))
+    }
+    async fn end_session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        dispatch!(self, write_pool, end_session(digest))
+    }
+    async fn end_session_by_sid(&self, subject: &str, sid: &str) -> StoreResult<bool> {
+        dispatch!(self, write_pool, end_session_by_sid(subject, sid))
+    }
+    async fn sessions_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Session>> {
+        dispatch!(self, read_pool, sessions_of(subject, now))
+    }
+
+    async fn get_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Consent>> {
+        dispatch!(self, read_pool, get_consent(subject, client_id, now))
+    }
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
+        dispatch!(self, write_pool, put_consent(consent))
+    }
+    async fn consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Consent>> {
+        dispatch!(self, read_pool, consents_of(subject, now))
+    }
+    async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
+        dispatch!(self, write_pool, delete_consent(subject, client_id))
+    }
+
+    async fn issue_code(
+        &self,
+        grant: &Grant,
+        code: &Digest,
+        record: &CodeRecord,
+    ) -> StoreResult<()> {
+        dispatch!(self, write_pool, issue_code(grant, code, record))
+    }
+    async fn consume_code(&self, code: &Digest, now: i64) -> StoreResult<CodeOutcome> {
+        dispatch!(self, write_pool, consume_code(code, now))
+    }
+    async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+        dispatch!(self, read_pool, get_grant(id))
+    }
+    async fn live_grants(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        online_in_sid: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Vec<Grant>> {
+        dispatch!(
+            self,
+            read_pool,
+            live_grants(subject, client_id, online_in_sid, now)
+        )
+    }
+    async fn revoke_grant(&self, revocation: &Revocation, now: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, revoke_grant(revocation, now))
+    }
+
+    async fn insert_refresh(&self, digest: &Digest, record: &RefreshRecord) -> StoreResult<()> {
+        dispatch!(self, write_pool, insert_refresh(digest, record))
+    }
+    async fn find_refresh(&self, digest: &Digest) -> StoreResult<Option<(RefreshRecord, bool)>> {
+        dispatch!(self, read_pool, find_refresh(digest))
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        record: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<RotateOutcome> {
+        dispatch!(self, write_pool, rotate_refresh(old, new, record, now))
+    }
+
+    async fn login_failures(&self, keys: &[String], since: i64) -> StoreResult<Vec<FailureCount>> {
+        dispatch!(self, read_pool, login_failures(keys, since))
+    }
+    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64) -> StoreResult<()> {
+        dispatch!(self, write_pool, record_login_failure(keys, since, now))
+    }
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        dispatch!(self, write_pool, clear_login_failures(key))
     }
 }
 

@@ -6,10 +6,14 @@ macro_rules! backend {
         pub(crate) mod $name {
             use serde_json::Value;
             use wissel_core::InternalError;
+            use wissel_core::grant::{
+                CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
+                RotateOutcome, Session,
+            };
             use wissel_core::model::{
-                AccessToken, Api, ApplyReport, Client, Digest, Grantee, KeyState, Link,
-                Provisioning, Registry, Revocation, RevocationKind, SigningAlg, SigningKeyRecord,
-                TokenFormat, User,
+                AccessToken, Api, ApplyReport, Authorization, Client, Digest, Grantee, KeyState,
+                Link, Provisioning, Registry, Revocation, RevocationKind, SigningAlg,
+                SigningKeyRecord, TokenFormat, User,
             };
             use wissel_core::ports::StoreResult;
             use wissel_core::scope::ScopeSet;
@@ -24,6 +28,27 @@ macro_rules! backend {
             }
             fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
                 serde_json::from_str(s).map_err(|e| InternalError::new(format!("stored {what} is unreadable: {e}")))
+            }
+
+            /// A scope column: the rendered set, empty for none.
+            fn parse_scope(stored: &str) -> StoreResult<ScopeSet> {
+                if stored.is_empty() {
+                    Ok(ScopeSet::new())
+                } else {
+                    ScopeSet::parse(stored).map_err(|e| InternalError::new(format!("stored scope: {e}")))
+                }
+            }
+
+            /// A digest column.
+            fn parse_digest(stored: Vec<u8>) -> StoreResult<Digest> {
+                <[u8; 32]>::try_from(stored)
+                    .map(Digest)
+                    .map_err(|d| InternalError::new(format!("stored digest has {} bytes", d.len())))
+            }
+
+            /// `$first, $first + 1, …` for `n` bound values: the only text formatted into SQL.
+            fn placeholders(first: usize, n: usize) -> String {
+                (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             }
 
             pub(crate) async fn ping(pool: &Pool) -> StoreResult<()> {
@@ -304,11 +329,7 @@ macro_rules! backend {
                 let Some((jti, grant_id, client_id, subject, api, scope, issued_at, expires_at, revoked_at)) = row else {
                     return Ok(None);
                 };
-                let scope = if scope.is_empty() {
-                    ScopeSet::new()
-                } else {
-                    ScopeSet::parse(&scope).map_err(|e| InternalError::new(format!("stored scope: {e}")))?
-                };
+                let scope = parse_scope(&scope)?;
                 let token = AccessToken {
                     jti, grant_id, client_id, subject, api, scope, issued_at, expires_at,
                     format: TokenFormat::Opaque,
@@ -316,8 +337,8 @@ macro_rules! backend {
                 Ok(Some((token, revoked_at.is_some())))
             }
 
-            pub(crate) async fn revoke(pool: &Pool, r: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()> {
-                let mut tx = pool.begin().await.map_err(internal)?;
+            /// Records a revocation; a second record of the same one changes nothing.
+            async fn insert_revocation<'c, E: sqlx::Executor<'c, Database = Db>>(e: E, r: &Revocation, now: i64) -> StoreResult<()> {
                 sqlx::query::<Db>(
                     "INSERT INTO revocations (kind, id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (kind, id) DO NOTHING",
@@ -326,9 +347,15 @@ macro_rules! backend {
                 .bind(&r.id)
                 .bind(r.expires_at)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(e)
                 .await
                 .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn revoke(pool: &Pool, r: &Revocation, opaque: Option<&Digest>, now: i64) -> StoreResult<()> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                insert_revocation(&mut *tx, r, now).await?;
                 if let Some(d) = opaque {
                     sqlx::query::<Db>("UPDATE access_tokens SET revoked_at = $2 WHERE digest = $1 AND revoked_at IS NULL")
                         .bind(d.0.to_vec())
@@ -376,7 +403,7 @@ macro_rules! backend {
             }
 
             pub(crate) async fn purge_expired(pool: &Pool, now: i64, batch: i64) -> StoreResult<u64> {
-                let statements: [&'static str; 4] = [
+                let statements: [&'static str; 11] = [
                     "DELETE FROM access_tokens WHERE digest IN \
                      (SELECT digest FROM access_tokens WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM revocations WHERE seq IN \
@@ -385,6 +412,22 @@ macro_rules! backend {
                      (SELECT issuer, jti FROM used_jtis WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys \
                      WHERE state = 'retired' AND publish_until < $1 LIMIT $2)",
+                    "DELETE FROM interactions WHERE id IN \
+                     (SELECT id FROM interactions WHERE expires_at < $1 LIMIT $2)",
+                    "DELETE FROM sessions WHERE digest IN \
+                     (SELECT digest FROM sessions WHERE expires_at < $1 LIMIT $2)",
+                    "DELETE FROM consents WHERE (subject, client_id) IN \
+                     (SELECT subject, client_id FROM consents WHERE expires_at < $1 LIMIT $2)",
+                    "DELETE FROM auth_codes WHERE digest IN \
+                     (SELECT digest FROM auth_codes WHERE expires_at < $1 LIMIT $2)",
+                    "DELETE FROM refresh_tokens WHERE digest IN \
+                     (SELECT digest FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
+                    // Revoked or not: an expired grant has nothing left to protect.
+                    "DELETE FROM grants WHERE id IN \
+                     (SELECT id FROM grants WHERE expires_at < $1 LIMIT $2)",
+                    // Failure windows are short; a day-old one counts for nothing.
+                    "DELETE FROM login_failures WHERE key IN \
+                     (SELECT key FROM login_failures WHERE window_start < $1 - 86400 LIMIT $2)",
                 ];
                 let mut total = 0;
                 for s in statements {
@@ -475,6 +518,574 @@ macro_rules! backend {
                 .rows_affected()
                     == 1;
                 commit_change(tx, done).await
+            }
+
+            // ---- Users ----
+
+            pub(crate) async fn user_by_subject(pool: &Pool, subject: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query_as::<Db, (String,)>("SELECT data FROM users WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(internal)?;
+                row.map(|(d,)| from_json("user", &d)).transpose()
+            }
+
+            pub(crate) async fn create_user(pool: &Pool, user: &User, now: i64) -> StoreResult<bool> {
+                // No conflict target: a taken subject and a taken username both leave it out.
+                let done = sqlx::query::<Db>(
+                    "INSERT INTO users (subject, username, data, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&user.subject)
+                .bind(&user.username)
+                .bind(to_json(user)?)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn update_user(pool: &Pool, user: &User, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>(
+                    "UPDATE users SET username = $2, data = $3, updated_at = $4 WHERE subject = $1",
+                )
+                .bind(&user.subject)
+                .bind(&user.username)
+                .bind(to_json(user)?)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// Compare-and-swap attempts of [`rehash_password`] before it gives up (the rehash is
+            /// only an upgrade: the next login tries again).
+            const REHASH_ATTEMPTS: usize = 3;
+
+            pub(crate) async fn rehash_password(pool: &Pool, subject: &str, old: &str, new: &str) -> StoreResult<bool> {
+                // The update applies only to the very document that was read (compare-and-swap),
+                // so a password change committed in between is never undone. Portable, and needs
+                // no row lock: SQLite has no SELECT … FOR UPDATE.
+                for _ in 0..REHASH_ATTEMPTS {
+                    let row = sqlx::query_as::<Db, (String,)>("SELECT data FROM users WHERE subject = $1")
+                        .bind(subject)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(internal)?;
+                    let Some((read,)) = row else {
+                        return Ok(false);
+                    };
+                    let mut user: User = from_json("user", &read)?;
+                    if user.password_hash != old {
+                        return Ok(false);
+                    }
+                    user.password_hash = new.to_owned();
+                    let done = sqlx::query::<Db>("UPDATE users SET data = $3 WHERE subject = $1 AND data = $2")
+                        .bind(subject)
+                        .bind(&read)
+                        .bind(to_json(&user)?)
+                        .execute(pool)
+                        .await
+                        .map_err(internal)?;
+                    if done.rows_affected() == 1 {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+
+            pub(crate) async fn authorized_scopes(
+                pool: &Pool,
+                username: &str,
+                groups: &[String],
+                api: &str,
+            ) -> StoreResult<ScopeSet> {
+                let mut sql = String::from(
+                    "SELECT data FROM authorizations WHERE api_id = $1 \
+                     AND ((grantee_kind = 'user' AND grantee = $2)",
+                );
+                if !groups.is_empty() {
+                    sql.push_str(" OR (grantee_kind = 'group' AND grantee IN (");
+                    sql.push_str(&placeholders(3, groups.len()));
+                    sql.push_str("))");
+                }
+                sql.push(')');
+                let mut q = sqlx::query_as::<Db, (String,)>(sqlx::AssertSqlSafe(sql)).bind(api).bind(username);
+                for g in groups {
+                    q = q.bind(g);
+                }
+                let rows = q.fetch_all(pool).await.map_err(internal)?;
+                let mut scopes = ScopeSet::new();
+                for (d,) in rows {
+                    let a: Authorization = from_json("authorization", &d)?;
+                    scopes = scopes.union(&a.scopes);
+                }
+                Ok(scopes)
+            }
+
+            // ---- Interactions ----
+
+            pub(crate) async fn put_interaction(pool: &Pool, i: &Interaction) -> StoreResult<()> {
+                sqlx::query::<Db>("INSERT INTO interactions (id, data, expires_at) VALUES ($1, $2, $3)")
+                    .bind(&i.id)
+                    .bind(to_json(i)?)
+                    .bind(i.expires_at)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn get_interaction(pool: &Pool, id: &str, now: i64) -> StoreResult<Option<Interaction>> {
+                let row = sqlx::query_as::<Db, (String,)>("SELECT data FROM interactions WHERE id = $1 AND expires_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(internal)?;
+                row.map(|(d,)| from_json("interaction", &d)).transpose()
+            }
+
+            pub(crate) async fn take_interaction(pool: &Pool, id: &str) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>("DELETE FROM interactions WHERE id = $1")
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            // ---- Sessions ----
+
+            type SessionRow = (Vec<u8>, String, String, i64, String, Option<String>, i64, i64, i64);
+
+            fn session_of(row: SessionRow) -> StoreResult<Session> {
+                let (digest, sid, subject, auth_time, amr, acr, created_at, last_seen, expires_at) = row;
+                Ok(Session {
+                    digest: parse_digest(digest)?,
+                    amr: from_json("amr", &amr)?,
+                    sid, subject, auth_time, acr, created_at, last_seen, expires_at,
+                })
+            }
+
+            pub(crate) async fn create_session(pool: &Pool, s: &Session) -> StoreResult<()> {
+                sqlx::query::<Db>(
+                    "INSERT INTO sessions (digest, sid, subject, auth_time, amr, acr, created_at, last_seen, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(s.digest.0.to_vec())
+                .bind(&s.sid)
+                .bind(&s.subject)
+                .bind(s.auth_time)
+                .bind(to_json(&s.amr)?)
+                .bind(&s.acr)
+                .bind(s.created_at)
+                .bind(s.last_seen)
+                .bind(s.expires_at)
+                .execute(pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn get_session(pool: &Pool, digest: &Digest, now: i64) -> StoreResult<Option<Session>> {
+                let row = sqlx::query_as::<Db, SessionRow>(
+                    "SELECT digest, sid, subject, auth_time, amr, acr, created_at, last_seen, expires_at \
+                     FROM sessions WHERE digest = $1 AND expires_at > $2",
+                )
+                .bind(digest.0.to_vec())
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(session_of).transpose()
+            }
+
+            pub(crate) async fn touch_session(pool: &Pool, digest: &Digest, now: i64) -> StoreResult<()> {
+                // Never moves backwards (a slow request finishing late), and skips no-op writes.
+                sqlx::query::<Db>("UPDATE sessions SET last_seen = $2 WHERE digest = $1 AND last_seen < $2")
+                    .bind(digest.0.to_vec())
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn end_session(pool: &Pool, digest: &Digest) -> StoreResult<Option<Session>> {
+                let row = sqlx::query_as::<Db, SessionRow>(
+                    "DELETE FROM sessions WHERE digest = $1 \
+                     RETURNING digest, sid, subject, auth_time, amr, acr, created_at, last_seen, expires_at",
+                )
+                .bind(digest.0.to_vec())
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(session_of).transpose()
+            }
+
+            pub(crate) async fn end_session_by_sid(pool: &Pool, subject: &str, sid: &str) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>("DELETE FROM sessions WHERE subject = $1 AND sid = $2")
+                    .bind(subject)
+                    .bind(sid)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn sessions_of(pool: &Pool, subject: &str, now: i64) -> StoreResult<Vec<Session>> {
+                let rows = sqlx::query_as::<Db, SessionRow>(
+                    "SELECT digest, sid, subject, auth_time, amr, acr, created_at, last_seen, expires_at \
+                     FROM sessions WHERE subject = $1 AND expires_at > $2 ORDER BY created_at DESC, sid",
+                )
+                .bind(subject)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter().map(session_of).collect()
+            }
+
+            // ---- Consents ----
+
+            pub(crate) async fn get_consent(pool: &Pool, subject: &str, client_id: &str, now: i64) -> StoreResult<Option<Consent>> {
+                let row = sqlx::query_as::<Db, (String, i64, i64)>(
+                    "SELECT scope, granted_at, expires_at FROM consents \
+                     WHERE subject = $1 AND client_id = $2 AND expires_at > $3",
+                )
+                .bind(subject)
+                .bind(client_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(|(scope, granted_at, expires_at)| {
+                    Ok(Consent {
+                        subject: subject.to_owned(),
+                        client_id: client_id.to_owned(),
+                        scopes: parse_scope(&scope)?,
+                        granted_at,
+                        expires_at,
+                    })
+                })
+                .transpose()
+            }
+
+            pub(crate) async fn put_consent(pool: &Pool, c: &Consent) -> StoreResult<()> {
+                sqlx::query::<Db>(
+                    "INSERT INTO consents (subject, client_id, scope, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (subject, client_id) DO UPDATE SET scope = excluded.scope, \
+                     granted_at = excluded.granted_at, expires_at = excluded.expires_at",
+                )
+                .bind(&c.subject)
+                .bind(&c.client_id)
+                .bind(c.scopes.to_string())
+                .bind(c.granted_at)
+                .bind(c.expires_at)
+                .execute(pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn consents_of(pool: &Pool, subject: &str, now: i64) -> StoreResult<Vec<Consent>> {
+                let rows = sqlx::query_as::<Db, (String, String, i64, i64)>(
+                    "SELECT client_id, scope, granted_at, expires_at FROM consents \
+                     WHERE subject = $1 AND expires_at > $2 ORDER BY client_id",
+                )
+                .bind(subject)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter()
+                    .map(|(client_id, scope, granted_at, expires_at)| {
+                        Ok(Consent {
+                            subject: subject.to_owned(),
+                            client_id,
+                            scopes: parse_scope(&scope)?,
+                            granted_at,
+                            expires_at,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn delete_consent(pool: &Pool, subject: &str, client_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>("DELETE FROM consents WHERE subject = $1 AND client_id = $2")
+                    .bind(subject)
+                    .bind(client_id)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            // ---- Grants and codes ----
+
+            type GrantRow = (
+                String, String, String, Option<String>, String, i64, Option<String>, bool, Option<String>, i64, i64,
+                Option<i64>,
+            );
+
+            fn grant_of(row: GrantRow) -> StoreResult<Grant> {
+                let (id, client_id, subject, api, scope, auth_time, sid, offline, parent, created_at, expires_at, revoked_at) = row;
+                Ok(Grant {
+                    scope: parse_scope(&scope)?,
+                    id, client_id, subject, api, auth_time, sid, offline, parent, created_at, expires_at, revoked_at,
+                })
+            }
+
+            pub(crate) async fn issue_code(pool: &Pool, g: &Grant, code: &Digest, record: &CodeRecord) -> StoreResult<()> {
+                if record.grant_id != g.id {
+                    return Err(InternalError::new(format!(
+                        "code record names grant {}, not the grant issued with it ({})",
+                        record.grant_id, g.id
+                    )));
+                }
+                let mut tx = pool.begin().await.map_err(internal)?;
+                sqlx::query::<Db>(
+                    "INSERT INTO grants (id, client_id, subject, api, scope, auth_time, sid, offline, parent, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&g.id)
+                .bind(&g.client_id)
+                .bind(&g.subject)
+                .bind(&g.api)
+                .bind(g.scope.to_string())
+                .bind(g.auth_time)
+                .bind(&g.sid)
+                .bind(g.offline)
+                .bind(&g.parent)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.revoked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                sqlx::query::<Db>("INSERT INTO auth_codes (digest, grant_id, data, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(code.0.to_vec())
+                    .bind(&g.id)
+                    .bind(to_json(record)?)
+                    .bind(record.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                tx.commit().await.map_err(internal)
+            }
+
+            pub(crate) async fn consume_code(pool: &Pool, code: &Digest, now: i64) -> StoreResult<CodeOutcome> {
+                // The one conditional statement: of concurrent presentations, one sees the row.
+                let spent = sqlx::query_as::<Db, (String,)>(
+                    "UPDATE auth_codes SET consumed_at = $2 WHERE digest = $1 AND consumed_at IS NULL RETURNING data",
+                )
+                .bind(code.0.to_vec())
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                if let Some((d,)) = spent {
+                    return Ok(CodeOutcome::Consumed(Box::new(from_json("code", &d)?)));
+                }
+                let seen = sqlx::query_as::<Db, (String,)>("SELECT grant_id FROM auth_codes WHERE digest = $1")
+                    .bind(code.0.to_vec())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(match seen {
+                    Some((grant_id,)) => CodeOutcome::Replayed { grant_id },
+                    None => CodeOutcome::NotFound,
+                })
+            }
+
+            pub(crate) async fn get_grant(pool: &Pool, id: &str) -> StoreResult<Option<Grant>> {
+                let row = sqlx::query_as::<Db, GrantRow>(
+                    "SELECT id, client_id, subject, api, scope, auth_time, sid, offline, parent, created_at, expires_at, \
+                     revoked_at FROM grants WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(grant_of).transpose()
+            }
+
+            pub(crate) async fn live_grants(
+                pool: &Pool,
+                subject: &str,
+                client_id: Option<&str>,
+                online_in_sid: Option<&str>,
+                now: i64,
+            ) -> StoreResult<Vec<Grant>> {
+                let rows = sqlx::query_as::<Db, GrantRow>(
+                    "SELECT id, client_id, subject, api, scope, auth_time, sid, offline, parent, created_at, expires_at, \
+                     revoked_at FROM grants \
+                     WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                     AND ($3 IS NULL OR client_id = $3) \
+                     AND ($4 IS NULL OR (sid = $4 AND NOT offline)) \
+                     ORDER BY created_at, id",
+                )
+                .bind(subject)
+                .bind(now)
+                .bind(client_id)
+                .bind(online_in_sid)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter().map(grant_of).collect()
+            }
+
+            pub(crate) async fn revoke_grant(pool: &Pool, r: &Revocation, now: i64) -> StoreResult<bool> {
+                if r.kind != RevocationKind::Grant {
+                    return Err(InternalError::new(format!("revoke_grant given a revocation of kind {}", r.kind.as_str())));
+                }
+                let mut tx = pool.begin().await.map_err(internal)?;
+                let newly = sqlx::query::<Db>("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(&r.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected()
+                    == 1;
+                for delete in [
+                    "DELETE FROM auth_codes WHERE grant_id = $1",
+                    "DELETE FROM refresh_tokens WHERE grant_id = $1",
+                ] {
+                    sqlx::query::<Db>(delete).bind(&r.id).execute(&mut *tx).await.map_err(internal)?;
+                }
+                insert_revocation(&mut *tx, r, now).await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(newly)
+            }
+
+            // ---- Refresh tokens ----
+
+            async fn insert_refresh_row<'c, E: sqlx::Executor<'c, Database = Db>>(
+                e: E,
+                digest: &Digest,
+                record: &RefreshRecord,
+            ) -> StoreResult<()> {
+                sqlx::query::<Db>("INSERT INTO refresh_tokens (digest, grant_id, data, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(digest.0.to_vec())
+                    .bind(&record.grant_id)
+                    .bind(to_json(record)?)
+                    .bind(record.expires_at)
+                    .execute(e)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            pub(crate) async fn insert_refresh(pool: &Pool, digest: &Digest, record: &RefreshRecord) -> StoreResult<()> {
+                insert_refresh_row(pool, digest, record).await
+            }
+
+            pub(crate) async fn find_refresh(pool: &Pool, digest: &Digest) -> StoreResult<Option<(RefreshRecord, bool)>> {
+                let row = sqlx::query_as::<Db, (String, Option<i64>)>(
+                    "SELECT data, rotated_at FROM refresh_tokens WHERE digest = $1",
+                )
+                .bind(digest.0.to_vec())
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(|(d, rotated_at)| Ok((from_json("refresh token", &d)?, rotated_at.is_some())))
+                    .transpose()
+            }
+
+            pub(crate) async fn rotate_refresh(
+                pool: &Pool,
+                old: &Digest,
+                new: &Digest,
+                record: &RefreshRecord,
+                now: i64,
+            ) -> StoreResult<RotateOutcome> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                // Of concurrent rotations, one marks the row; the others find it marked (on
+                // PostgreSQL they wait for the first to commit, then re-check the condition).
+                let spent = sqlx::query::<Db>(
+                    "UPDATE refresh_tokens SET rotated_at = $2 WHERE digest = $1 AND rotated_at IS NULL",
+                )
+                .bind(old.0.to_vec())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected()
+                    == 1;
+                if spent {
+                    insert_refresh_row(&mut *tx, new, record).await?;
+                    tx.commit().await.map_err(internal)?;
+                    return Ok(RotateOutcome::Rotated);
+                }
+                let seen = sqlx::query_as::<Db, (String,)>("SELECT grant_id FROM refresh_tokens WHERE digest = $1")
+                    .bind(old.0.to_vec())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                tx.commit().await.map_err(internal)?;
+                Ok(match seen {
+                    Some((grant_id,)) => RotateOutcome::ReuseDetected { grant_id },
+                    None => RotateOutcome::NotFound,
+                })
+            }
+
+            // ---- Login failures ----
+
+            pub(crate) async fn login_failures(pool: &Pool, keys: &[String], since: i64) -> StoreResult<Vec<FailureCount>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!(
+                    "SELECT key, failures, window_start FROM login_failures WHERE window_start >= $1 AND key IN ({})",
+                    placeholders(2, keys.len())
+                );
+                let mut q = sqlx::query_as::<Db, (String, i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(since);
+                for k in keys {
+                    q = q.bind(k);
+                }
+                let rows = q.fetch_all(pool).await.map_err(internal)?;
+                // In the order of `keys`.
+                Ok(keys
+                    .iter()
+                    .filter_map(|k| rows.iter().find(|(key, _, _)| key == k))
+                    .map(|&(_, failures, window_start)| FailureCount { failures, window_start })
+                    .collect())
+            }
+
+            pub(crate) async fn record_login_failure(pool: &Pool, keys: &[String], since: i64, now: i64) -> StoreResult<()> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                for k in keys {
+                    // One statement per key, so concurrent failures all count.
+                    sqlx::query::<Db>(
+                        "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $3) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                         failures = CASE WHEN login_failures.window_start < $2 THEN 1 \
+                                    ELSE login_failures.failures + 1 END, \
+                         window_start = CASE WHEN login_failures.window_start < $2 THEN $3 \
+                                        ELSE login_failures.window_start END",
+                    )
+                    .bind(k)
+                    .bind(since)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                }
+                tx.commit().await.map_err(internal)
+            }
+
+            pub(crate) async fn clear_login_failures(pool: &Pool, key: &str) -> StoreResult<()> {
+                sqlx::query::<Db>("DELETE FROM login_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
             }
         }
     };

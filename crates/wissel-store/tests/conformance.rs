@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use wissel_core::grant::*;
 use wissel_core::model::*;
-use wissel_core::ports::{KeyStore, RegistryStore, Store, TokenStore};
+use wissel_core::ports::{GrantStore, KeyStore, RegistryStore, Store, TokenStore};
 use wissel_core::scope::ScopeSet;
 use wissel_store::SqlStore;
 
@@ -118,6 +119,13 @@ fn client(id: &str) -> Client {
         redirect_uris: vec![],
         grant_types: vec![GrantType::ClientCredentials],
         disabled: false,
+        post_logout_redirect_uris: vec![],
+        oidc_scopes: default_oidc_scopes(),
+        pkce: PkceRule::default(),
+        id_token_alg: SigningAlg::default(),
+        refresh_tokens: false,
+        require_consent: true,
+        lifetimes: Lifetimes::default(),
     }
 }
 
@@ -468,5 +476,751 @@ async fn purge_removes_only_expired_rows_in_batches() {
             "{}: purged jti rows free the id",
             db.label
         );
+    }
+}
+
+// ---- Browser flows (GrantStore) ----
+
+fn grant(id: &str, client: &str, sid: Option<&str>, offline: bool, exp: i64) -> Grant {
+    Grant {
+        id: id.into(),
+        client_id: client.into(),
+        subject: "s-alice".into(),
+        api: Some("a1".into()),
+        scope: ScopeSet::from_tokens(["openid", "r"]),
+        auth_time: 90,
+        sid: sid.map(Into::into),
+        offline,
+        parent: None,
+        created_at: 100,
+        expires_at: exp,
+        revoked_at: None,
+    }
+}
+
+fn code_record(grant_id: &str, exp: i64) -> CodeRecord {
+    CodeRecord {
+        grant_id: grant_id.into(),
+        client_id: "c1".into(),
+        subject: "s-alice".into(),
+        redirect_uri: "https://c1.example/cb".into(),
+        redirect_uri_given: true,
+        code_challenge: Some("challenge".into()),
+        code_challenge_method: Some(PkceMethod::S256),
+        nonce: Some("n".into()),
+        scope: ScopeSet::from_tokens(["openid", "r"]),
+        api: Some("a1".into()),
+        auth_time: 90,
+        amr: vec!["pwd".into()],
+        acr: None,
+        sid: Some("sid1".into()),
+        issued_at: 100,
+        expires_at: exp,
+    }
+}
+
+fn refresh_record(grant_id: &str, exp: i64) -> RefreshRecord {
+    RefreshRecord {
+        grant_id: grant_id.into(),
+        client_id: "c1".into(),
+        subject: "s-alice".into(),
+        scope: ScopeSet::from_tokens(["openid", "offline_access"]),
+        api: None,
+        auth_time: 90,
+        amr: vec!["pwd".into()],
+        acr: Some("urn:x".into()),
+        sid: Some("sid1".into()),
+        issued_at: 100,
+        expires_at: exp,
+    }
+}
+
+/// Issues grant `id` (client `c1`) with a code whose digest is `[n; 32]`.
+async fn issue(s: &SqlStore, id: &str, n: u8, exp: i64) -> Digest {
+    let code = Digest([n; 32]);
+    s.issue_code(
+        &grant(id, "c1", Some("sid1"), false, exp),
+        &code,
+        &code_record(id, exp),
+    )
+    .await
+    .unwrap();
+    code
+}
+
+fn session(n: u8, subject: &str, created_at: i64, exp: i64) -> Session {
+    Session {
+        digest: Digest([n; 32]),
+        sid: format!("sid{n}"),
+        subject: subject.into(),
+        auth_time: created_at,
+        amr: vec!["pwd".into()],
+        acr: Some("urn:x".into()),
+        created_at,
+        last_seen: created_at,
+        expires_at: exp,
+    }
+}
+
+fn interaction(id: &str, exp: i64) -> Interaction {
+    Interaction {
+        id: id.into(),
+        request: Some(AuthRequest {
+            client_id: "c1".into(),
+            redirect_uri: "https://c1.example/cb".into(),
+            redirect_uri_given: false,
+            response_mode: ResponseMode::FormPost,
+            state: Some("st".into()),
+            nonce: None,
+            scope: ScopeSet::from_tokens(["openid"]),
+            api: None,
+            code_challenge: Some("ch".into()),
+            code_challenge_method: Some(PkceMethod::S256),
+            prompt: Prompt {
+                none: false,
+                login: true,
+                consent: false,
+            },
+            max_age: Some(60),
+            login_hint: None,
+            ui_locales: vec!["nl".into()],
+            acr_values: vec![],
+        }),
+        csrf: Digest([3; 32]),
+        created_at: 100,
+        expires_at: exp,
+    }
+}
+
+fn consent(client: &str, scopes: &[&str], exp: i64) -> Consent {
+    Consent {
+        subject: "s-alice".into(),
+        client_id: client.into(),
+        scopes: ScopeSet::from_tokens(scopes.iter().copied()),
+        granted_at: 100,
+        expires_at: exp,
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_consumed_once_even_under_contention() {
+    for db in backends().await {
+        let code = issue(&db.store, "g1", 1, 1000).await;
+        assert_eq!(
+            db.store.get_grant("g1").await.unwrap(),
+            Some(grant("g1", "c1", Some("sid1"), false, 1000)),
+            "{}",
+            db.label
+        );
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.consume_code(&code, 200).await.unwrap()
+            }));
+        }
+        let (mut consumed, mut replayed) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                CodeOutcome::Consumed(r) => {
+                    assert_eq!(*r, code_record("g1", 1000), "{}", db.label);
+                    consumed += 1;
+                }
+                CodeOutcome::Replayed { grant_id } => {
+                    assert_eq!(grant_id, "g1", "{}", db.label);
+                    replayed += 1;
+                }
+                CodeOutcome::NotFound => panic!("{}: an issued code was not found", db.label),
+            }
+        }
+        assert_eq!((consumed, replayed), (1, 7), "{}", db.label);
+        assert_eq!(
+            db.store.consume_code(&Digest([2; 32]), 200).await.unwrap(),
+            CodeOutcome::NotFound,
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotates_once_even_under_contention() {
+    for db in backends().await {
+        let old = Digest([1; 32]);
+        db.store
+            .insert_refresh(&old, &refresh_record("g1", 1000))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.find_refresh(&old).await.unwrap(),
+            Some((refresh_record("g1", 1000), false)),
+            "{}",
+            db.label
+        );
+        let mut tasks = Vec::new();
+        for i in 0..8u8 {
+            let s = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let new = Digest([0x10 + i; 32]);
+                let outcome = s
+                    .rotate_refresh(&old, &new, &refresh_record("g1", 2000), 200)
+                    .await
+                    .unwrap();
+                (new, outcome)
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (new, outcome) = t.await.unwrap();
+            match outcome {
+                RotateOutcome::Rotated => winners.push(new),
+                RotateOutcome::ReuseDetected { grant_id } => {
+                    assert_eq!(grant_id, "g1", "{}", db.label);
+                    assert!(
+                        db.store.find_refresh(&new).await.unwrap().is_none(),
+                        "{}: a losing rotation stores nothing",
+                        db.label
+                    );
+                }
+                RotateOutcome::NotFound => panic!("{}: the token was not found", db.label),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{}", db.label);
+        assert_eq!(
+            db.store.find_refresh(&winners[0]).await.unwrap(),
+            Some((refresh_record("g1", 2000), false)),
+            "{}: the new token is current",
+            db.label
+        );
+        assert!(db.store.find_refresh(&old).await.unwrap().unwrap().1);
+        assert_eq!(
+            db.store
+                .rotate_refresh(
+                    &Digest([9; 32]),
+                    &Digest([8; 32]),
+                    &refresh_record("g1", 2000),
+                    200
+                )
+                .await
+                .unwrap(),
+            RotateOutcome::NotFound,
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_grant_removes_its_codes_and_refresh_tokens_and_is_announced() {
+    for db in backends().await {
+        let s = &db.store;
+        let code = issue(s, "g1", 1, 1000).await;
+        let refresh = Digest([5; 32]);
+        s.insert_refresh(&refresh, &refresh_record("g1", 1000))
+            .await
+            .unwrap();
+        let other = issue(s, "g2", 2, 1000).await;
+        let r = Revocation {
+            kind: RevocationKind::Grant,
+            id: "g1".into(),
+            expires_at: 1000,
+        };
+        assert!(s.revoke_grant(&r, 300).await.unwrap(), "{}", db.label);
+        assert_eq!(
+            s.consume_code(&code, 301).await.unwrap(),
+            CodeOutcome::NotFound,
+            "{}",
+            db.label
+        );
+        assert!(s.find_refresh(&refresh).await.unwrap().is_none());
+        assert_eq!(
+            s.get_grant("g1").await.unwrap().unwrap().revoked_at,
+            Some(300)
+        );
+        assert!(
+            matches!(
+                s.consume_code(&other, 301).await.unwrap(),
+                CodeOutcome::Consumed(_)
+            ),
+            "{}: other grants are untouched",
+            db.label
+        );
+        assert!(
+            !s.revoke_grant(&r, 400).await.unwrap(),
+            "{}: already revoked",
+            db.label
+        );
+        let announced = s.revocations_since(0, i64::MAX).await.unwrap();
+        assert_eq!(
+            announced.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            vec![r],
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn live_grants_filter_by_client_and_online_session() {
+    for db in backends().await {
+        let s = &db.store;
+        let grants = [
+            grant("online", "c1", Some("sid1"), false, 1000),
+            grant("offline", "c1", Some("sid1"), true, 1000),
+            grant("other-client", "c2", Some("sid1"), false, 1000),
+            grant("other-session", "c1", Some("sid2"), false, 1000),
+            grant("expired", "c1", Some("sid1"), false, 150),
+            grant("revoked", "c1", Some("sid1"), false, 1000),
+        ];
+        for (i, g) in grants.iter().enumerate() {
+            let n = u8::try_from(i).unwrap();
+            s.issue_code(g, &Digest([n; 32]), &code_record(&g.id, g.expires_at))
+                .await
+                .unwrap();
+        }
+        let r = Revocation {
+            kind: RevocationKind::Grant,
+            id: "revoked".into(),
+            expires_at: 1000,
+        };
+        s.revoke_grant(&r, 120).await.unwrap();
+        let ids = |v: Vec<Grant>| {
+            let mut ids: Vec<String> = v.into_iter().map(|g| g.id).collect();
+            ids.sort();
+            ids
+        };
+        let now = 200;
+        assert_eq!(
+            ids(s.live_grants("s-alice", None, None, now).await.unwrap()),
+            ["offline", "online", "other-client", "other-session"],
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            ids(s
+                .live_grants("s-alice", Some("c1"), None, now)
+                .await
+                .unwrap()),
+            ["offline", "online", "other-session"],
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            ids(s
+                .live_grants("s-alice", None, Some("sid1"), now)
+                .await
+                .unwrap()),
+            ["online", "other-client"],
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            ids(s
+                .live_grants("s-alice", Some("c1"), Some("sid1"), now)
+                .await
+                .unwrap()),
+            ["online"],
+            "{}",
+            db.label
+        );
+        assert!(
+            s.live_grants("s-bob", None, None, now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_round_trip_expire_and_end() {
+    for db in backends().await {
+        let s = &db.store;
+        s.create_session(&session(1, "s-alice", 100, 1000))
+            .await
+            .unwrap();
+        s.create_session(&session(2, "s-alice", 110, 1000))
+            .await
+            .unwrap();
+        s.create_session(&session(3, "s-alice", 120, 150))
+            .await
+            .unwrap();
+        s.create_session(&session(4, "s-bob", 130, 1000))
+            .await
+            .unwrap();
+        let d1 = Digest([1; 32]);
+        assert_eq!(
+            s.get_session(&d1, 200).await.unwrap(),
+            Some(session(1, "s-alice", 100, 1000)),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.get_session(&Digest([3; 32]), 200)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: past its absolute end",
+            db.label
+        );
+        s.touch_session(&d1, 300).await.unwrap();
+        s.touch_session(&d1, 250).await.unwrap();
+        assert_eq!(
+            s.get_session(&d1, 301).await.unwrap().unwrap().last_seen,
+            300,
+            "{}: last use recorded, never moved back",
+            db.label
+        );
+        let sids: Vec<String> = s
+            .sessions_of("s-alice", 200)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.sid)
+            .collect();
+        assert_eq!(
+            sids,
+            ["sid2", "sid1"],
+            "{}: live ones, newest first",
+            db.label
+        );
+
+        assert!(
+            !s.end_session_by_sid("s-bob", "sid2").await.unwrap(),
+            "{}: another user's session",
+            db.label
+        );
+        assert!(s.end_session_by_sid("s-alice", "sid2").await.unwrap());
+        assert!(
+            s.get_session(&Digest([2; 32]), 200)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let ended = s.end_session(&d1).await.unwrap().unwrap();
+        assert_eq!(
+            (ended.sid.as_str(), ended.last_seen),
+            ("sid1", 300),
+            "{}",
+            db.label
+        );
+        assert!(s.end_session(&d1).await.unwrap().is_none());
+        assert!(s.get_session(&d1, 200).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn interactions_complete_once_and_consents_round_trip() {
+    for db in backends().await {
+        let s = &db.store;
+        s.put_interaction(&interaction("i1", 500)).await.unwrap();
+        assert_eq!(
+            s.get_interaction("i1", 200).await.unwrap(),
+            Some(interaction("i1", 500)),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.get_interaction("i1", 500).await.unwrap().is_none(),
+            "{}: expired",
+            db.label
+        );
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let s = db.store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.take_interaction("i1").await.unwrap()
+            }));
+        }
+        let mut taken = 0;
+        for t in tasks {
+            taken += usize::from(t.await.unwrap());
+        }
+        assert_eq!(taken, 1, "{}", db.label);
+        assert!(s.get_interaction("i1", 200).await.unwrap().is_none());
+        let account_login = Interaction {
+            request: None,
+            ..interaction("i2", 500)
+        };
+        s.put_interaction(&account_login).await.unwrap();
+        assert_eq!(
+            s.get_interaction("i2", 200).await.unwrap(),
+            Some(account_login),
+            "{}",
+            db.label
+        );
+
+        s.put_consent(&consent("c1", &["openid"], 1000))
+            .await
+            .unwrap();
+        s.put_consent(&consent("c1", &["openid", "r"], 2000))
+            .await
+            .unwrap();
+        s.put_consent(&consent("c2", &["openid"], 150))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_consent("s-alice", "c1", 200).await.unwrap(),
+            Some(consent("c1", &["openid", "r"], 2000)),
+            "{}: replaced",
+            db.label
+        );
+        assert!(s.get_consent("s-alice", "c2", 200).await.unwrap().is_none());
+        assert_eq!(
+            s.consents_of("s-alice", 200).await.unwrap(),
+            vec![consent("c1", &["openid", "r"], 2000)],
+            "{}",
+            db.label
+        );
+        assert!(s.delete_consent("s-alice", "c1").await.unwrap());
+        assert!(!s.delete_consent("s-alice", "c1").await.unwrap());
+        assert!(s.get_consent("s-alice", "c1", 200).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn login_failures_count_per_key_within_a_window() {
+    for db in backends().await {
+        let s = &db.store;
+        let keys = vec!["user:alice".to_string(), "ip:192.0.2.1".to_string()];
+        let mut tasks = Vec::new();
+        for _ in 0..5 {
+            let s = db.store.clone();
+            let keys = keys.clone();
+            tasks.push(tokio::spawn(async move {
+                s.record_login_failure(&keys, 0, 100).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        s.record_login_failure(&keys[..1], 50, 110).await.unwrap();
+        let five = FailureCount {
+            failures: 5,
+            window_start: 100,
+        };
+        let six = FailureCount {
+            failures: 6,
+            window_start: 100,
+        };
+        assert_eq!(
+            s.login_failures(&keys, 100).await.unwrap(),
+            vec![six, five],
+            "{}: every failure counts",
+            db.label
+        );
+        assert!(
+            s.login_failures(&keys, 101).await.unwrap().is_empty(),
+            "{}: windows that started before `since` are over",
+            db.label
+        );
+        s.record_login_failure(&keys[..1], 150, 200).await.unwrap();
+        assert_eq!(
+            s.login_failures(&keys, 0).await.unwrap(),
+            vec![
+                FailureCount {
+                    failures: 1,
+                    window_start: 200
+                },
+                five
+            ],
+            "{}: an old window starts again",
+            db.label
+        );
+        s.clear_login_failures("user:alice").await.unwrap();
+        assert_eq!(
+            s.login_failures(&keys, 0).await.unwrap(),
+            vec![five],
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn users_are_created_once_updated_and_rehashed_conditionally() {
+    for db in backends().await {
+        let s = &db.store;
+        let mut p = plan();
+        p.authorizations.extend([
+            Authorization {
+                grantee: Grantee::User("alice".into()),
+                api: "a1".into(),
+                scopes: ScopeSet::from_tokens(["w"]),
+            },
+            Authorization {
+                grantee: Grantee::Group("others".into()),
+                api: "a1".into(),
+                scopes: ScopeSet::from_tokens(["x"]),
+            },
+            Authorization {
+                grantee: Grantee::User("bob".into()),
+                api: "a1".into(),
+                scopes: ScopeSet::from_tokens(["y"]),
+            },
+            Authorization {
+                grantee: Grantee::Group("staff".into()),
+                api: "a2".into(),
+                scopes: ScopeSet::from_tokens(["z"]),
+            },
+        ]);
+        s.apply(&p, 10).await.unwrap();
+        let staff = ["staff".to_string()];
+        assert_eq!(
+            s.authorized_scopes("alice", &staff, "a1").await.unwrap(),
+            ScopeSet::from_tokens(["r", "w"]),
+            "{}: own and group authorizations",
+            db.label
+        );
+        assert_eq!(
+            s.authorized_scopes("alice", &[], "a1").await.unwrap(),
+            ScopeSet::from_tokens(["w"])
+        );
+        assert_eq!(
+            s.authorized_scopes("carol", &staff, "a2").await.unwrap(),
+            ScopeSet::from_tokens(["z"])
+        );
+        assert!(
+            s.authorized_scopes("carol", &[], "a1")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let alice = s.user_by_subject("s-alice").await.unwrap().unwrap();
+        assert_eq!(alice.username, "alice", "{}", db.label);
+        let bob = User {
+            subject: "s-bob".into(),
+            username: "bob".into(),
+            ..alice.clone()
+        };
+        assert!(s.create_user(&bob, 20).await.unwrap(), "{}", db.label);
+        let taken_name = User {
+            subject: "s-other".into(),
+            ..bob.clone()
+        };
+        assert!(
+            !s.create_user(&taken_name, 21).await.unwrap(),
+            "{}",
+            db.label
+        );
+        let taken_subject = User {
+            username: "other".into(),
+            ..bob.clone()
+        };
+        assert!(!s.create_user(&taken_subject, 21).await.unwrap());
+        assert!(s.user_by_subject("s-other").await.unwrap().is_none());
+        assert!(s.find_user("other").await.unwrap().is_none());
+
+        let renamed = User {
+            username: "robert".into(),
+            groups: vec!["others".into()],
+            ..bob.clone()
+        };
+        assert!(s.update_user(&renamed, 22).await.unwrap());
+        assert_eq!(s.find_user("robert").await.unwrap(), Some(renamed.clone()));
+        assert!(s.find_user("bob").await.unwrap().is_none(), "{}", db.label);
+        let ghost = User {
+            subject: "s-ghost".into(),
+            username: "ghost".into(),
+            ..bob.clone()
+        };
+        assert!(!s.update_user(&ghost, 22).await.unwrap());
+
+        let old = bob.password_hash.clone();
+        assert!(!s.rehash_password("s-bob", "stale", "new").await.unwrap());
+        assert!(s.rehash_password("s-bob", &old, "new").await.unwrap());
+        let after = s.user_by_subject("s-bob").await.unwrap().unwrap();
+        assert_eq!(
+            after,
+            User {
+                password_hash: "new".into(),
+                ..renamed
+            },
+            "{}: only the hash changed",
+            db.label
+        );
+        assert!(
+            !s.rehash_password("s-bob", &old, "newer").await.unwrap(),
+            "{}: a changed password is never undone",
+            db.label
+        );
+        assert!(!s.rehash_password("s-ghost", &old, "new").await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn purge_removes_expired_browser_flow_rows() {
+    for db in backends().await {
+        let s = &db.store;
+        // Expired at 100: one row of each kind (the grant, its code and the refresh token count
+        // separately).
+        let old_code = issue(s, "old", 1, 50).await;
+        s.insert_refresh(&Digest([2; 32]), &refresh_record("old", 50))
+            .await
+            .unwrap();
+        s.put_interaction(&interaction("old", 50)).await.unwrap();
+        s.create_session(&session(3, "s-alice", 10, 50))
+            .await
+            .unwrap();
+        s.put_consent(&consent("c1", &["openid"], 50))
+            .await
+            .unwrap();
+        s.record_login_failure(&["old".to_string()], 0, 100 - 86_400 - 1)
+            .await
+            .unwrap();
+        // Live at 100.
+        let live_code = issue(s, "live", 11, 500).await;
+        s.insert_refresh(&Digest([12; 32]), &refresh_record("live", 500))
+            .await
+            .unwrap();
+        s.put_interaction(&interaction("live", 500)).await.unwrap();
+        s.create_session(&session(13, "s-alice", 10, 500))
+            .await
+            .unwrap();
+        s.put_consent(&consent("c2", &["openid"], 500))
+            .await
+            .unwrap();
+        s.record_login_failure(&["recent".to_string()], 0, 100 - 3600)
+            .await
+            .unwrap();
+
+        let mut total = 0;
+        loop {
+            let n = s.purge_expired(100, 1).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert_eq!(total, 7, "{}", db.label);
+        assert!(s.get_grant("old").await.unwrap().is_none(), "{}", db.label);
+        assert_eq!(
+            s.consume_code(&old_code, 100).await.unwrap(),
+            CodeOutcome::NotFound
+        );
+        assert!(s.find_refresh(&Digest([2; 32])).await.unwrap().is_none());
+        assert!(s.take_interaction("live").await.unwrap());
+        assert!(!s.take_interaction("old").await.unwrap(), "{}", db.label);
+        assert!(!s.end_session_by_sid("s-alice", "sid3").await.unwrap());
+        assert!(s.end_session_by_sid("s-alice", "sid13").await.unwrap());
+        assert!(!s.delete_consent("s-alice", "c1").await.unwrap());
+        assert!(s.delete_consent("s-alice", "c2").await.unwrap());
+        let keys = ["old".to_string(), "recent".to_string()];
+        assert_eq!(
+            s.login_failures(&keys, i64::MIN).await.unwrap(),
+            vec![FailureCount {
+                failures: 1,
+                window_start: 100 - 3600
+            }],
+            "{}",
+            db.label
+        );
+        assert!(s.get_grant("live").await.unwrap().is_some());
+        assert!(matches!(
+            s.consume_code(&live_code, 100).await.unwrap(),
+            CodeOutcome::Consumed(_)
+        ));
+        assert!(s.find_refresh(&Digest([12; 32])).await.unwrap().is_some());
     }
 }

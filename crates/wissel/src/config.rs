@@ -4,20 +4,24 @@
 //! is documented in `docs/configuration.md`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use wissel_core::model::{
-    Api, Authorization, Client, ClientAuthMethod, Credentials, Digest, GrantType, Grantee, Link,
-    Profile, SigningAlg, TokenFormat,
+    Api, Authorization, Client, ClientAuthMethod, Credentials, Digest, GrantType, Grantee,
+    Lifetimes, Link, OIDC_SCOPES, PkceRule, Profile, SigningAlg, TokenFormat, default_oidc_scopes,
 };
 use wissel_core::scope::{ScopeSet, is_scope_token};
 use wissel_crypto::rotation::RotationPolicy;
 use wissel_crypto::secret;
+use wissel_http::state::{LoginSettings, UiSettings};
 
 /// Environment variables with the `WISSEL_` prefix that are not configuration keys.
 const NOT_CONFIG: &[&str] = &["master_key", "test_postgres_url", "log"];
@@ -34,6 +38,12 @@ struct RawConfig {
     keys: RawKeys,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    login: RawLogin,
+    #[serde(default)]
+    ui: RawUi,
+    #[serde(default)]
+    client_defaults: RawClientDefaults,
     #[serde(default)]
     clients: Vec<RawParty>,
     #[serde(default)]
@@ -133,7 +143,75 @@ impl Default for RawLog {
     }
 }
 
-/// A client, or an API's introspection credentials (same keys).
+/// `[login]`: sessions and login throttling. The defaults are [`LoginSettings`]'s.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLogin {
+    session_max_age_secs: i64,
+    session_idle_secs: i64,
+    interaction_lifetime_secs: i64,
+    account_failures: i64,
+    address_failures: i64,
+    failure_window_secs: i64,
+    max_concurrent_hashes: usize,
+}
+
+impl Default for RawLogin {
+    fn default() -> Self {
+        let d = LoginSettings::default();
+        Self {
+            session_max_age_secs: d.session_max_age,
+            session_idle_secs: d.session_idle,
+            interaction_lifetime_secs: d.interaction_lifetime,
+            account_failures: d.account_failures,
+            address_failures: d.address_failures,
+            failure_window_secs: d.failure_window,
+            max_concurrent_hashes: d.max_concurrent_hashes,
+        }
+    }
+}
+
+/// `[ui]`: the look of the login and consent pages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUi {
+    stylesheet: Option<PathBuf>,
+    logo: Option<PathBuf>,
+    default_locale: String,
+    product_name: String,
+}
+
+impl Default for RawUi {
+    fn default() -> Self {
+        Self {
+            stylesheet: None,
+            logo: None,
+            default_locale: "en".into(),
+            product_name: "wissel".into(),
+        }
+    }
+}
+
+/// `[client_defaults]`: what a client that leaves a key out gets.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawClientDefaults {
+    lifetimes: RawLifetimes,
+}
+
+/// `[clients.lifetimes]` and `[client_defaults.lifetimes]`: each key overrides one lifetime.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawLifetimes {
+    code_secs: Option<i64>,
+    access_token_secs: Option<i64>,
+    id_token_secs: Option<i64>,
+    refresh_absolute_secs: Option<i64>,
+    refresh_idle_secs: Option<i64>,
+    consent_secs: Option<i64>,
+}
+
+/// A client.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawParty {
@@ -154,6 +232,16 @@ struct RawParty {
     grant_types: Vec<String>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    oidc_scopes: Option<Vec<String>>,
+    pkce: Option<String>,
+    id_token_alg: Option<String>,
+    #[serde(default)]
+    refresh_tokens: bool,
+    require_consent: Option<bool>,
+    #[serde(default)]
+    lifetimes: RawLifetimes,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,10 +398,13 @@ pub struct Config {
     pub log_level: String,
     /// The entities to provision.
     pub declared: Declared,
+    /// The lifetimes a client gets for what it leaves out (`[client_defaults.lifetimes]`); also
+    /// those of clients made with `wissel client create`.
+    pub client_lifetimes: Lifetimes,
     /// Login, session and throttling rules.
-    pub login: wissel_http::state::LoginSettings,
+    pub login: LoginSettings,
     /// The look of the pages.
-    pub ui: wissel_http::state::UiSettings,
+    pub ui: UiSettings,
 }
 
 /// Shows no declared entity: users carry clear-text passwords until they are applied.
@@ -370,7 +461,7 @@ impl Config {
         let raw: RawConfig = figment
             .extract()
             .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
-        validate(raw, base, source)
+        validate(raw, base, source, &figment)
     }
 }
 
@@ -380,18 +471,37 @@ fn env() -> Env {
 
 struct Problems<'a> {
     source: &'a str,
+    /// Tells which provider gave a key, so that a value from a `WISSEL_…` variable is not
+    /// blamed on the file.
+    figment: &'a Figment,
     list: Vec<String>,
 }
 
 impl Problems<'_> {
     fn add(&mut self, key: impl std::fmt::Display, msg: impl std::fmt::Display) {
-        self.list.push(format!("{key}: {msg} (in {})", self.source));
+        let key = key.to_string();
+        let from_env = !key.contains('[')
+            && self
+                .figment
+                .find_metadata(&key)
+                .is_some_and(|m| m.name.contains("environment"));
+        let source = if from_env {
+            let var = key
+                .split('.')
+                .map(str::to_ascii_uppercase)
+                .collect::<Vec<_>>()
+                .join("__");
+            format!("WISSEL_{var}")
+        } else {
+            self.source.to_owned()
+        };
+        self.list.push(format!("{key}: {msg} (in {source})"));
     }
 }
 
 /// Client and API ids: printable, bounded, and unique across both kinds.
 fn check_id(p: &mut Problems<'_>, key: &str, id: &str, seen: &mut HashSet<String>) {
-    if !is_id(id) {
+    if !is_valid_id(id) {
         p.add(
             format!("{key}.id"),
             "must be 1–128 printable ASCII characters",
@@ -404,7 +514,8 @@ fn check_id(p: &mut Problems<'_>, key: &str, id: &str, seen: &mut HashSet<String
     }
 }
 
-fn is_id(s: &str) -> bool {
+/// Client ids, API ids and usernames: 1–128 printable ASCII characters, without `"` or `\\`.
+pub fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -429,6 +540,95 @@ fn secure_url(s: &str) -> Result<url::Url, &'static str> {
         "http" => Err("http is only allowed on a loopback host; use https"),
         _ => Err("must be an https URL"),
     }
+}
+
+/// Why a redirect URI (or post-logout redirect URI) cannot be registered, if it cannot. It is
+/// matched exactly, so it must be absolute, without fragment or wildcard, and go where only the
+/// client listens: `https`; `http` on a loopback host for a native app (RFC 8252 §7.3); or a
+/// private-use scheme with a dot, a reversed domain name the app owns (RFC 8252 §7.1).
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.contains('*') {
+        return Err("must not contain a wildcard (*): redirect URIs are matched exactly");
+    }
+    let u = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if u.fragment().is_some() {
+        return Err("must not have a fragment");
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&u) => Ok(()),
+        "http" => {
+            Err("http is only allowed on a loopback host (127.0.0.1, [::1], localhost); use https")
+        }
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(
+            "must be https, http on a loopback host, or a private-use scheme with a dot such as com.example.app:/callback",
+        ),
+    }
+}
+
+/// The grant types a client may be given ([`GrantType::parse`] reads them).
+pub const GRANT_TYPE_NAMES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
+
+/// The rules that tie a client's keys together, shared by the configuration file and
+/// `wissel client create`: each broken rule as the key it is about and why.
+pub fn client_problems(client: &Client) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let code = client.allows(GrantType::AuthorizationCode);
+    if client.is_public() && client.allows(GrantType::ClientCredentials) {
+        out.push((
+            "grant_types",
+            "a public client (auth_method = \"none\") cannot use client_credentials".into(),
+        ));
+    }
+    if client.allows(GrantType::RefreshToken) && !code {
+        out.push((
+            "grant_types",
+            "refresh_token needs authorization_code: refresh tokens come from the authorization-code flow".into(),
+        ));
+    }
+    if code && client.redirect_uris.is_empty() {
+        out.push((
+            "redirect_uris",
+            "a client that uses authorization_code needs at least one redirect URI".into(),
+        ));
+    }
+    for (key, list) in [
+        ("redirect_uris", &client.redirect_uris),
+        (
+            "post_logout_redirect_uris",
+            &client.post_logout_redirect_uris,
+        ),
+    ] {
+        for u in list {
+            if let Err(e) = check_redirect_uri(u) {
+                out.push((key, format!("{u:?} {e}")));
+            }
+        }
+    }
+    if client.is_public() && client.pkce != PkceRule::S256Required {
+        out.push((
+            "pkce",
+            "a public client must use PKCE with S256 (s256_required): it has no secret to bind the code to".into(),
+        ));
+    }
+    if client.refresh_tokens && !client.allows(GrantType::RefreshToken) {
+        out.push((
+            "refresh_tokens",
+            "needs refresh_token in grant_types".into(),
+        ));
+    }
+    out
+}
+
+/// The shortest user password accepted, in the file and by `wissel user`.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Cookies are marked `Secure` unless the issuer is `http://` on a loopback host (a browser
+/// would not send them back over plain HTTP).
+pub fn cookies_must_be_secure(issuer: &str) -> bool {
+    !matches!(url::Url::parse(issuer), Ok(u) if u.scheme() == "http" && is_loopback_host(&u))
 }
 
 fn parse_enum<T>(p: &mut Problems<'_>, key: &str, v: &str, allowed: &[(&str, T)]) -> Option<T>
@@ -635,6 +835,219 @@ const RESERVED_MEMBERS: &[&str] = &[
     "username",
 ];
 
+const DAY: i64 = 86_400;
+/// The longest refresh-token family, idle time or remembered consent.
+const LONGEST_GRANT: i64 = 366 * DAY;
+
+/// `{key}.*_secs` laid over `base`: each value given is checked against its bounds.
+fn lifetimes(p: &mut Problems<'_>, key: &str, raw: &RawLifetimes, base: Lifetimes) -> Lifetimes {
+    let mut l = base;
+    let fields: [(&str, Option<i64>, &mut i64, RangeInclusive<i64>); 6] = [
+        ("code_secs", raw.code_secs, &mut l.code, 1..=600),
+        (
+            "access_token_secs",
+            raw.access_token_secs,
+            &mut l.access_token,
+            1..=DAY,
+        ),
+        ("id_token_secs", raw.id_token_secs, &mut l.id_token, 1..=DAY),
+        (
+            "refresh_absolute_secs",
+            raw.refresh_absolute_secs,
+            &mut l.refresh_absolute,
+            60..=LONGEST_GRANT,
+        ),
+        (
+            "refresh_idle_secs",
+            raw.refresh_idle_secs,
+            &mut l.refresh_idle,
+            60..=LONGEST_GRANT,
+        ),
+        (
+            "consent_secs",
+            raw.consent_secs,
+            &mut l.consent,
+            60..=LONGEST_GRANT,
+        ),
+    ];
+    for (name, value, slot, range) in fields {
+        match value {
+            Some(v) if range.contains(&v) => *slot = v,
+            Some(_) => p.add(
+                format!("{key}.{name}"),
+                format!("must be between {} and {}", range.start(), range.end()),
+            ),
+            None => {}
+        }
+    }
+    // Checked where one of the two is set, so that a bad default is reported once.
+    if (raw.refresh_idle_secs.is_some() || raw.refresh_absolute_secs.is_some())
+        && l.refresh_idle > l.refresh_absolute
+    {
+        p.add(
+            format!("{key}.refresh_idle_secs"),
+            format!(
+                "{} is longer than refresh_absolute_secs ({})",
+                l.refresh_idle, l.refresh_absolute
+            ),
+        );
+    }
+    l
+}
+
+fn in_range<T>(p: &mut Problems<'_>, key: &str, value: T, range: RangeInclusive<T>) -> T
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if !range.contains(&value) {
+        p.add(
+            key,
+            format!("must be between {} and {}", range.start(), range.end()),
+        );
+    }
+    value
+}
+
+fn login_settings(p: &mut Problems<'_>, raw: &RawLogin, issuer: &str) -> LoginSettings {
+    let session_max_age = in_range(
+        p,
+        "login.session_max_age_secs",
+        raw.session_max_age_secs,
+        60..=30 * DAY,
+    );
+    let session_idle = in_range(
+        p,
+        "login.session_idle_secs",
+        raw.session_idle_secs,
+        60..=30 * DAY,
+    );
+    if session_idle > session_max_age {
+        p.add(
+            "login.session_idle_secs",
+            format!("{session_idle} is longer than login.session_max_age_secs ({session_max_age})"),
+        );
+    }
+    LoginSettings {
+        session_max_age,
+        session_idle,
+        interaction_lifetime: in_range(
+            p,
+            "login.interaction_lifetime_secs",
+            raw.interaction_lifetime_secs,
+            60..=3600,
+        ),
+        account_failures: in_range(p, "login.account_failures", raw.account_failures, 1..=1000),
+        address_failures: in_range(
+            p,
+            "login.address_failures",
+            raw.address_failures,
+            1..=1_000_000,
+        ),
+        failure_window: in_range(
+            p,
+            "login.failure_window_secs",
+            raw.failure_window_secs,
+            60..=DAY,
+        ),
+        max_concurrent_hashes: in_range(
+            p,
+            "login.max_concurrent_hashes",
+            raw.max_concurrent_hashes,
+            1..=64,
+        ),
+        secure_cookies: cookies_must_be_secure(issuer),
+        // Only `wissel demo` serves its relying party; it sets this itself.
+        demo_rp: false,
+    }
+}
+
+const MAX_STYLESHEET_BYTES: u64 = 256 * 1024;
+const MAX_LOGO_BYTES: u64 = 512 * 1024;
+const LOGO_TYPES: &[(&str, &str)] = &[
+    ("png", "image/png"),
+    ("svg", "image/svg+xml"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("webp", "image/webp"),
+];
+
+/// Reads at most `limit` bytes of a file: a larger one (or a device) is refused without being
+/// read whole.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{}: larger than {} KiB",
+            path.display(),
+            limit / 1024
+        ));
+    }
+    Ok(bytes)
+}
+
+fn ui_settings(p: &mut Problems<'_>, raw: &RawUi, base: &Path) -> UiSettings {
+    let stylesheet = raw.stylesheet.as_ref().and_then(|f| {
+        let read = read_bounded(&base.join(f), MAX_STYLESHEET_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_owned()));
+        match read {
+            Ok(css) => Some(Arc::<str>::from(css)),
+            Err(e) => {
+                p.add("ui.stylesheet", e);
+                None
+            }
+        }
+    });
+    let logo = raw.logo.as_ref().and_then(|f| {
+        let ext = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let Some((_, content_type)) = LOGO_TYPES.iter().find(|(e, _)| *e == ext) else {
+            p.add(
+                "ui.logo",
+                format!(
+                    "{}: must end in .png, .svg, .jpg, .jpeg or .webp",
+                    f.display()
+                ),
+            );
+            return None;
+        };
+        match read_bounded(&base.join(f), MAX_LOGO_BYTES) {
+            Ok(bytes) => Some((Arc::<[u8]>::from(bytes), *content_type)),
+            Err(e) => {
+                p.add("ui.logo", e);
+                None
+            }
+        }
+    });
+    let default_locale = parse_enum(
+        p,
+        "ui.default_locale",
+        &raw.default_locale,
+        &[("en", "en"), ("nl", "nl")],
+    )
+    .unwrap_or("en")
+    .to_owned();
+    let name = raw.product_name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        p.add(
+            "ui.product_name",
+            "must be 1–64 characters, without control characters",
+        );
+    }
+    UiSettings {
+        stylesheet,
+        logo,
+        default_locale,
+        product_name: name.to_owned(),
+    }
+}
+
 /// A relative SQLite path is relative to the configuration file, not to the working directory.
 fn resolve_sqlite_path(url: &str, base: &Path) -> String {
     match url.strip_prefix("sqlite://") {
@@ -645,9 +1058,15 @@ fn resolve_sqlite_path(url: &str, base: &Path) -> String {
     }
 }
 
-fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigError> {
+fn validate(
+    raw: RawConfig,
+    base: &Path,
+    source: &str,
+    figment: &Figment,
+) -> Result<Config, ConfigError> {
     let mut p = Problems {
         source,
+        figment,
         list: Vec::new(),
     };
 
@@ -713,8 +1132,8 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     if !(1..=100_000).contains(&raw.storage.purge_batch) {
         p.add("storage.purge_batch", "must be between 1 and 100000");
     }
-    let signing_alg =
-        parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS).unwrap_or_default();
+    let keys_alg = parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS);
+    let signing_alg = keys_alg.unwrap_or_default();
     if raw.keys.rotate_after_secs < 0 {
         p.add(
             "keys.rotate_after_secs",
@@ -734,6 +1153,15 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         &[("json", LogFormat::Json), ("text", LogFormat::Text)],
     )
     .unwrap_or(LogFormat::Json);
+
+    let login = login_settings(&mut p, &raw.login, &issuer);
+    let ui = ui_settings(&mut p, &raw.ui, base);
+    let client_lifetimes = lifetimes(
+        &mut p,
+        "client_defaults.lifetimes",
+        &raw.client_defaults.lifetimes,
+        Lifetimes::default(),
+    );
 
     let mut ids = HashSet::new();
     let mut clients = Vec::new();
@@ -767,45 +1195,100 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
         );
         let mut grant_types = Vec::new();
         for g in &c.grant_types {
-            match g.as_str() {
-                "client_credentials" => grant_types.push(GrantType::ClientCredentials),
-                other => p.add(
+            match GrantType::parse(g) {
+                Some(grant) if !grant_types.contains(&grant) => grant_types.push(grant),
+                Some(_) => {}
+                None => p.add(
                     format!("{key}.grant_types"),
-                    format!(
-                        "{other:?} is not supported by this version (supported: client_credentials)"
-                    ),
+                    format!("{g:?} is not one of {}", GRANT_TYPE_NAMES.join(", ")),
                 ),
             }
         }
-        if creds
-            .as_ref()
-            .is_some_and(|c| c.method == ClientAuthMethod::None)
-            && grant_types.contains(&GrantType::ClientCredentials)
-        {
-            p.add(
-                format!("{key}.grant_types"),
-                "a public client cannot use client_credentials",
-            );
-        }
-        for u in &c.redirect_uris {
-            match url::Url::parse(u) {
-                Ok(parsed) if parsed.fragment().is_none() => {}
-                _ => p.add(
-                    format!("{key}.redirect_uris"),
-                    format!("{u:?} must be an absolute URI without a fragment"),
-                ),
+        let oidc_scopes = match &c.oidc_scopes {
+            None => default_oidc_scopes(),
+            Some(list) => {
+                for s in list.iter().filter(|s| !OIDC_SCOPES.contains(&s.as_str())) {
+                    p.add(
+                        format!("{key}.oidc_scopes"),
+                        format!("{s:?} is not one of {}", OIDC_SCOPES.join(", ")),
+                    );
+                }
+                ScopeSet::from_tokens(list.iter().cloned())
             }
+        };
+        let pkce = match c.pkce.as_deref() {
+            None => PkceRule::S256Required,
+            Some(v) => parse_enum(
+                &mut p,
+                &format!("{key}.pkce"),
+                v,
+                &[
+                    ("s256_required", PkceRule::S256Required),
+                    ("plain_allowed", PkceRule::PlainAllowed),
+                    ("optional", PkceRule::Optional),
+                ],
+            )
+            .unwrap_or_default(),
+        };
+        // The key ring holds keys of one algorithm: an ID token can only be signed with it.
+        let id_token_alg = match c.id_token_alg.as_deref() {
+            None => signing_alg,
+            Some(v) => {
+                let alg = parse_enum(&mut p, &format!("{key}.id_token_alg"), v, ALGS);
+                if let (Some(alg), Some(keys_alg)) = (alg, keys_alg)
+                    && alg != keys_alg
+                {
+                    p.add(
+                        format!("{key}.id_token_alg"),
+                        format!(
+                            "{} differs from keys.algorithm ({}): the signing keys have one algorithm; set both alike",
+                            alg.as_str(),
+                            keys_alg.as_str()
+                        ),
+                    );
+                }
+                alg.unwrap_or(signing_alg)
+            }
+        };
+        // Without valid credentials the client is not kept, but its other rules are still checked.
+        let method = creds.as_ref().map(|c| c.method).or_else(|| {
+            AUTH_METHODS
+                .iter()
+                .find(|(n, _)| Some(*n) == c.auth_method.as_deref())
+                .map(|(_, m)| *m)
+        });
+        let client = Client {
+            id: c.id.clone(),
+            name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+            profile: profile.unwrap_or_default(),
+            credentials: creds.clone().unwrap_or(Credentials {
+                method: method.unwrap_or(ClientAuthMethod::ClientSecretBasic),
+                secret_sha256: None,
+                jwks: None,
+                jwks_uri: None,
+                assertion_alg: SigningAlg::ES256,
+            }),
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types,
+            disabled: c.disabled,
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            oidc_scopes,
+            pkce,
+            id_token_alg,
+            refresh_tokens: c.refresh_tokens,
+            require_consent: c.require_consent.unwrap_or(true),
+            lifetimes: lifetimes(
+                &mut p,
+                &format!("{key}.lifetimes"),
+                &c.lifetimes,
+                client_lifetimes,
+            ),
+        };
+        for (field, msg) in client_problems(&client) {
+            p.add(format!("{key}.{field}"), msg);
         }
-        if let (Some(credentials), Some(profile)) = (creds, profile) {
-            clients.push(Client {
-                id: c.id.clone(),
-                name: c.name.clone().unwrap_or_else(|| c.id.clone()),
-                profile,
-                credentials,
-                redirect_uris: c.redirect_uris.clone(),
-                grant_types,
-                disabled: c.disabled,
-            });
+        if creds.is_some() && profile.is_some() {
+            clients.push(client);
         }
     }
 
@@ -929,7 +1412,7 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     let mut usernames = HashSet::new();
     for (i, u) in raw.users.iter().enumerate() {
         let key = format!("users[{i}]");
-        if !is_id(&u.username) {
+        if !is_valid_id(&u.username) {
             p.add(
                 format!("{key}.username"),
                 "must be 1–128 printable ASCII characters",
@@ -970,9 +1453,12 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
             }
         };
         if let Some(PasswordSpec::Plain(pw)) = &password
-            && pw.len() < 8
+            && pw.chars().count() < MIN_PASSWORD_LEN
         {
-            p.add(format!("{key}.password"), "must be at least 8 characters");
+            p.add(
+                format!("{key}.password"),
+                format!("must be at least {MIN_PASSWORD_LEN} characters"),
+            );
         }
         if let Some(password) = password {
             users.push(UserSpec {
@@ -1009,9 +1495,15 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
     if !p.list.is_empty() {
         return Err(ConfigError(p.list));
     }
+    // Everything signed: API access tokens, and the access and ID tokens of the code flow.
     let longest_token = apis
         .iter()
         .map(|a| a.access_token_lifetime)
+        .chain(
+            clients
+                .iter()
+                .flat_map(|c| [c.lifetimes.access_token, c.lifetimes.id_token]),
+        )
         .max()
         .unwrap_or(900)
         .max(900);
@@ -1044,12 +1536,9 @@ fn validate(raw: RawConfig, base: &Path, source: &str) -> Result<Config, ConfigE
             users,
             authorizations,
         },
-        login: wissel_http::state::LoginSettings::default(),
-        ui: wissel_http::state::UiSettings {
-            default_locale: "en".into(),
-            product_name: "wissel".into(),
-            ..Default::default()
-        },
+        client_lifetimes,
+        login,
+        ui,
     })
 }
 
@@ -1147,5 +1636,417 @@ scopes = ["r", "w"]
         );
         let e = load(&text).unwrap_err().to_string();
         assert!(e.contains("\"w\" is not offered"), "{e}");
+    }
+
+    /// Loads `clients` (TOML) under a loopback issuer; the error text when refused.
+    fn load_clients(clients: &str) -> Result<Config, String> {
+        load(&format!("issuer = \"http://127.0.0.1:8080\"\n{clients}")).map_err(|e| e.to_string())
+    }
+
+    /// A fresh directory for files a test reads.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wissel-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn code_client_gets_the_defaults() {
+        let c = load_clients(
+            r#"
+[[clients]]
+id = "spa"
+auth_method = "none"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["https://app.example/cb", "http://127.0.0.1/cb", "com.example.app:/cb"]
+post_logout_redirect_uris = ["https://app.example/bye"]
+"#,
+        )
+        .unwrap();
+        let client = &c.declared.clients[0];
+        assert!(client.is_public());
+        assert_eq!(
+            client.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(client.pkce, PkceRule::S256Required);
+        assert_eq!(client.oidc_scopes, default_oidc_scopes());
+        assert_eq!(client.id_token_alg, SigningAlg::ES256);
+        assert!(client.require_consent);
+        assert!(!client.refresh_tokens);
+        assert_eq!(client.lifetimes, Lifetimes::default());
+        assert_eq!(
+            client.post_logout_redirect_uris,
+            ["https://app.example/bye"]
+        );
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        for good in [
+            "https://app.example/cb",
+            "https://app.example/cb?x=1",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert_eq!(check_redirect_uri(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#frag",
+            "https://app.example/cb#",
+            "https://*.app.example/cb",
+            "https://app.example/*",
+            "/cb",
+            "app.example/cb",
+            "myapp:/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn grant_and_redirect_rules_are_reported_with_their_keys() {
+        let e = load_clients(&format!(
+            r#"
+[[clients]]
+id = "no-redirect"
+secret = "{SECRET}"
+grant_types = ["authorization_code"]
+
+[[clients]]
+id = "refresh-only"
+secret = "{SECRET}"
+grant_types = ["refresh_token"]
+refresh_tokens = true
+
+[[clients]]
+id = "public-cc"
+auth_method = "none"
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "bad-uris"
+secret = "{SECRET}"
+grant_types = ["authorization_code"]
+redirect_uris = ["http://app.example/cb"]
+post_logout_redirect_uris = ["https://app.example/bye#x"]
+
+[[clients]]
+id = "unknown-grant"
+secret = "{SECRET}"
+grant_types = ["implicit"]
+"#
+        ))
+        .unwrap_err();
+        for needle in [
+            "clients[0].redirect_uris: a client that uses authorization_code needs at least one",
+            "clients[1].grant_types: refresh_token needs authorization_code",
+            "clients[1].refresh_tokens",
+            "clients[2].grant_types: a public client",
+            "clients[3].redirect_uris: \"http://app.example/cb\" http is only allowed",
+            "clients[3].post_logout_redirect_uris: \"https://app.example/bye#x\" must not have a fragment",
+            "clients[4].grant_types: \"implicit\" is not one of",
+            "(in configuration text)",
+        ] {
+            assert!(e.contains(needle), "{needle} missing in {e}");
+        }
+    }
+
+    #[test]
+    fn public_clients_must_use_s256() {
+        for rule in ["optional", "plain_allowed"] {
+            let e = load_clients(&format!(
+                r#"
+[[clients]]
+id = "app"
+auth_method = "none"
+grant_types = ["authorization_code"]
+redirect_uris = ["com.example.app:/cb"]
+pkce = "{rule}"
+"#
+            ))
+            .unwrap_err();
+            assert!(e.contains("clients[0].pkce: a public client"), "{e}");
+        }
+        let c = load_clients(&format!(
+            r#"
+[[clients]]
+id = "web"
+secret = "{SECRET}"
+grant_types = ["authorization_code"]
+redirect_uris = ["https://web.example/cb"]
+pkce = "optional"
+"#
+        ))
+        .unwrap();
+        assert_eq!(c.declared.clients[0].pkce, PkceRule::Optional);
+        let e = load_clients(&format!(
+            r#"
+[[clients]]
+id = "web"
+secret = "{SECRET}"
+pkce = "S256"
+"#
+        ))
+        .unwrap_err();
+        assert!(e.contains("clients[0].pkce: \"S256\" is not one of"), "{e}");
+    }
+
+    #[test]
+    fn oidc_scopes_are_the_servers_own() {
+        let c = load_clients(&format!(
+            "[[clients]]\nid = \"c\"\nsecret = \"{SECRET}\"\noidc_scopes = [\"openid\", \"email\"]"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.declared.clients[0].oidc_scopes,
+            ScopeSet::from_tokens(["openid", "email"])
+        );
+        let e = load_clients(&format!(
+            "[[clients]]\nid = \"c\"\nsecret = \"{SECRET}\"\noidc_scopes = [\"openid\", \"phone\"]"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("clients[0].oidc_scopes: \"phone\" is not one of openid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn id_token_alg_follows_the_keys() {
+        let base = format!("[[clients]]\nid = \"c\"\nsecret = \"{SECRET}\"\n");
+        let c = load_clients(&format!("[keys]\nalgorithm = \"RS256\"\n{base}")).unwrap();
+        assert_eq!(c.declared.clients[0].id_token_alg, SigningAlg::RS256);
+        let c = load_clients(&format!(
+            "[keys]\nalgorithm = \"EdDSA\"\n{base}id_token_alg = \"EdDSA\""
+        ))
+        .unwrap();
+        assert_eq!(c.declared.clients[0].id_token_alg, SigningAlg::EdDSA);
+        let e = load_clients(&format!("{base}id_token_alg = \"RS256\"")).unwrap_err();
+        assert!(
+            e.contains("clients[0].id_token_alg: RS256 differs from keys.algorithm (ES256)"),
+            "{e}"
+        );
+        let e = load_clients(&format!("{base}id_token_alg = \"HS256\"")).unwrap_err();
+        assert!(e.contains("clients[0].id_token_alg: \"HS256\""), "{e}");
+    }
+
+    #[test]
+    fn lifetimes_come_from_the_client_then_the_defaults() {
+        let c = load_clients(&format!(
+            r#"
+[client_defaults.lifetimes]
+code_secs = 30
+refresh_idle_secs = 3600
+
+[[clients]]
+id = "a"
+secret = "{SECRET}"
+
+[[clients]]
+id = "b"
+secret = "{SECRET}"
+lifetimes = {{ code_secs = 120, access_token_secs = 3600 }}
+"#
+        ))
+        .unwrap();
+        assert_eq!(c.client_lifetimes.code, 30);
+        let (a, b) = (&c.declared.clients[0], &c.declared.clients[1]);
+        assert_eq!((a.lifetimes.code, a.lifetimes.refresh_idle), (30, 3600));
+        assert_eq!(a.lifetimes.access_token, 600);
+        assert_eq!((b.lifetimes.code, b.lifetimes.access_token), (120, 3600));
+        assert_eq!(b.lifetimes.refresh_idle, 3600);
+        assert_eq!(
+            c.rotation.keep_retired,
+            3600 + 300,
+            "a retired key stays published past the longest token it signed"
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        let e = load_clients(&format!(
+            r#"
+[client_defaults.lifetimes]
+code_secs = 601
+
+[[clients]]
+id = "a"
+secret = "{SECRET}"
+lifetimes = {{ code_secs = 0, id_token_secs = 90000, refresh_absolute_secs = 3600, refresh_idle_secs = 7200 }}
+
+[[clients]]
+id = "b"
+secret = "{SECRET}"
+[clients.lifetimes]
+refresh_absolute_secs = 86400
+"#
+        ))
+        .unwrap_err();
+        for needle in [
+            "client_defaults.lifetimes.code_secs: must be between 1 and 600",
+            "clients[0].lifetimes.code_secs: must be between 1 and 600",
+            "clients[0].lifetimes.id_token_secs: must be between 1 and 86400",
+            "clients[0].lifetimes.refresh_idle_secs: 7200 is longer than refresh_absolute_secs (3600)",
+            // The default idle time (7 days) outlives this client's absolute one.
+            "clients[1].lifetimes.refresh_idle_secs: 604800 is longer",
+        ] {
+            assert!(e.contains(needle), "{needle} missing in {e}");
+        }
+        let e = load_clients("[client_defaults.lifetimes]\ncode = 5").unwrap_err();
+        assert!(e.contains("unknown field `code`"), "{e}");
+    }
+
+    #[test]
+    fn login_settings_and_secure_cookies() {
+        let c = load_clients("").unwrap();
+        let d = LoginSettings::default();
+        assert_eq!(c.login.session_max_age, d.session_max_age);
+        assert_eq!(c.login.max_concurrent_hashes, d.max_concurrent_hashes);
+        assert!(!c.login.secure_cookies, "http on loopback");
+        assert!(!c.login.demo_rp);
+        let c = load(
+            "issuer = \"https://as.example\"\n[login]\nsession_max_age_secs = 3600\nsession_idle_secs = 600\naccount_failures = 3",
+        )
+        .unwrap();
+        assert!(c.login.secure_cookies);
+        assert_eq!((c.login.session_max_age, c.login.session_idle), (3600, 600));
+        assert_eq!(c.login.account_failures, 3);
+        let e = load_clients(
+            "[login]\nsession_max_age_secs = 600\nsession_idle_secs = 1200\nmax_concurrent_hashes = 0\nfailure_window_secs = 1",
+        )
+        .unwrap_err();
+        for needle in [
+            "login.session_idle_secs: 1200 is longer than login.session_max_age_secs (600)",
+            "login.max_concurrent_hashes: must be between 1 and 64",
+            "login.failure_window_secs: must be between 60 and 86400",
+        ] {
+            assert!(e.contains(needle), "{needle} missing in {e}");
+        }
+        for not_a_key in ["secure_cookies = false", "demo_rp = true"] {
+            let e = load_clients(&format!("[login]\n{not_a_key}")).unwrap_err();
+            assert!(e.contains("unknown field"), "{e}");
+        }
+        assert!(cookies_must_be_secure("https://as.example"));
+        assert!(!cookies_must_be_secure("http://localhost:8080"));
+        assert!(!cookies_must_be_secure("http://[::1]:8080"));
+    }
+
+    #[test]
+    fn ui_files_are_read_relative_to_the_config() {
+        let dir = scratch("ui");
+        std::fs::write(dir.join("theme.css"), "body { color: teal }").unwrap();
+        std::fs::write(dir.join("Logo.SVG"), "<svg/>").unwrap();
+        let c = Config::from_toml(
+            "issuer = \"http://127.0.0.1:1\"\n[ui]\nstylesheet = \"theme.css\"\nlogo = \"Logo.SVG\"\ndefault_locale = \"nl\"\nproduct_name = \"Acme login\"",
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(c.ui.stylesheet.as_deref(), Some("body { color: teal }"));
+        let (bytes, content_type) = c.ui.logo.clone().unwrap();
+        assert_eq!(
+            (&bytes[..], content_type),
+            (&b"<svg/>"[..], "image/svg+xml")
+        );
+        assert_eq!(c.ui.default_locale, "nl");
+        assert_eq!(c.ui.product_name, "Acme login");
+
+        let c = load_clients("").unwrap();
+        assert!(c.ui.stylesheet.is_none() && c.ui.logo.is_none());
+        assert_eq!(
+            (&*c.ui.default_locale, &*c.ui.product_name),
+            ("en", "wissel")
+        );
+    }
+
+    #[test]
+    fn ui_files_are_bounded_and_typed() {
+        let dir = scratch("ui-bad");
+        std::fs::write(dir.join("big.css"), vec![b'a'; 256 * 1024 + 1]).unwrap();
+        std::fs::write(dir.join("big.png"), vec![0u8; 512 * 1024 + 1]).unwrap();
+        std::fs::write(dir.join("logo.gif"), b"GIF89a").unwrap();
+        let text = |ui: &str| format!("issuer = \"http://127.0.0.1:1\"\n[ui]\n{ui}");
+        let refused = |ui: &str| Config::from_toml(&text(ui), &dir).unwrap_err().to_string();
+        let e = refused("stylesheet = \"big.css\"");
+        assert!(
+            e.contains("ui.stylesheet") && e.contains("larger than 256 KiB"),
+            "{e}"
+        );
+        let e = refused("stylesheet = \"missing.css\"");
+        assert!(
+            e.contains("ui.stylesheet") && e.contains("missing.css"),
+            "{e}"
+        );
+        let e = refused("logo = \"big.png\"");
+        assert!(
+            e.contains("ui.logo") && e.contains("larger than 512 KiB"),
+            "{e}"
+        );
+        let e = refused("logo = \"logo.gif\"");
+        assert!(e.contains("ui.logo") && e.contains(".png, .svg"), "{e}");
+        let e = refused("default_locale = \"de\"");
+        assert!(
+            e.contains("ui.default_locale: \"de\" is not one of en, nl"),
+            "{e}"
+        );
+        let e = refused("product_name = \"  \"");
+        assert!(e.contains("ui.product_name"), "{e}");
+    }
+
+    /// figment reads the process environment, which a test cannot change without `unsafe`
+    /// (forbidden here): the test runs itself again as a child process with the variables set.
+    #[test]
+    fn environment_overrides_reach_the_new_sections() {
+        const NAME: &str = "config::tests::environment_overrides_reach_the_new_sections";
+        if let Some(file) = std::env::var_os("CONFIG_TEST_FILE") {
+            let loaded = Config::load(Path::new(&file));
+            if std::env::var_os("CONFIG_TEST_EXPECT_ERROR").is_some() {
+                let e = loaded.unwrap_err().to_string();
+                assert!(
+                    e.contains("login.account_failures: must be between 1 and 1000 (in WISSEL_LOGIN__ACCOUNT_FAILURES)"),
+                    "a bad value from the environment is blamed on its variable: {e}"
+                );
+            } else {
+                let c = loaded.unwrap();
+                assert_eq!(c.login.account_failures, 3);
+                assert_eq!(c.ui.default_locale, "nl");
+                assert_eq!(c.client_lifetimes.code, 30);
+                assert_eq!(c.declared.clients[0].lifetimes.code, 30);
+            }
+            return;
+        }
+        let dir = scratch("env");
+        let file = dir.join("wissel.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "issuer = \"http://127.0.0.1:1\"\n[ui]\ndefault_locale = \"en\"\n[[clients]]\nid = \"c\"\nsecret = \"{SECRET}\""
+            ),
+        )
+        .unwrap();
+        for (failures, expect_error) in [("3", false), ("0", true)] {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child
+                .args(["--exact", NAME, "--test-threads=1"])
+                .env("WISSEL_LOGIN__ACCOUNT_FAILURES", failures)
+                .env("WISSEL_UI__DEFAULT_LOCALE", "nl")
+                .env("WISSEL_CLIENT_DEFAULTS__LIFETIMES__CODE_SECS", "30")
+                .env("CONFIG_TEST_FILE", &file);
+            if expect_error {
+                child.env("CONFIG_TEST_EXPECT_ERROR", "1");
+            }
+            let out = child.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }

@@ -15,6 +15,8 @@ pub struct DemoSecrets {
     pub orders_api: String,
     /// `billing-api`'s introspection secret.
     pub billing_api: String,
+    /// The demo user's password.
+    pub alice: String,
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -30,13 +32,19 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Creates the data directory, its master key and its configuration on first use; returns the
 /// configuration file.
 pub fn prepare(data_dir: &Path, listen: &str) -> anyhow::Result<PathBuf> {
+    // Data directories of versions without the relying party get the new configuration.
+    let config = data_dir.join("demo.toml");
+    if let Ok(text) = std::fs::read_to_string(&config)
+        && !text.contains("\"demo-rp\"")
+    {
+        std::fs::remove_file(&config)?;
+    }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let key = data_dir.join("master.key");
     if !key.exists() {
         write_private(&key, &MasterKey::generate_base64()?)?;
     }
-    let config = data_dir.join("demo.toml");
     if !config.exists() {
         let (backend, orders, billing, alice) = (
             generate_secret(),
@@ -67,6 +75,16 @@ name = "Demo backend service"
 auth_method = "client_secret_basic"
 secret = "{backend}"
 grant_types = ["client_credentials"]
+
+# The built-in relying party at /demo/rp: a public client using the code flow with PKCE.
+# (`wissel demo` points its redirect URIs at the address it listens on.)
+[[clients]]
+id = "demo-rp"
+name = "Demo web app"
+auth_method = "none"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://{listen}/demo/rp/callback"]
+post_logout_redirect_uris = ["http://{listen}/demo/rp"]
 
 [[apis]]
 id = "orders-api"
@@ -121,6 +139,7 @@ pub fn secrets(config_text: &str) -> anyhow::Result<DemoSecrets> {
         backend: doc.secret_of("clients", "demo-backend")?,
         orders_api: doc.secret_of("apis", "orders-api")?,
         billing_api: doc.secret_of("apis", "billing-api")?,
+        alice: doc.password_of("alice")?,
     })
 }
 
@@ -137,11 +156,19 @@ mod toml_value {
     }
 
     #[derive(Deserialize)]
+    struct UserEntry {
+        username: String,
+        password: Option<String>,
+    }
+
+    #[derive(Deserialize)]
     pub(super) struct Doc {
         #[serde(default)]
         clients: Vec<Entry>,
         #[serde(default)]
         apis: Vec<Entry>,
+        #[serde(default)]
+        users: Vec<UserEntry>,
     }
 
     pub(super) fn parse(text: &str) -> anyhow::Result<Doc> {
@@ -152,6 +179,14 @@ mod toml_value {
     }
 
     impl Doc {
+        pub(super) fn password_of(&self, username: &str) -> anyhow::Result<String> {
+            self.users
+                .iter()
+                .find(|u| u.username == username)
+                .and_then(|u| u.password.clone())
+                .with_context(|| format!("the demo configuration has no password for {username}; delete the data directory to start afresh"))
+        }
+
         pub(super) fn secret_of(&self, table: &str, id: &str) -> anyhow::Result<String> {
             let list = if table == "clients" {
                 &self.clients
@@ -171,6 +206,7 @@ pub fn walkthrough(issuer: &str, s: &DemoSecrets, config: &Path) -> String {
     let b = &s.backend;
     let o = &s.orders_api;
     let bi = &s.billing_api;
+    let alice = &s.alice;
     let cfg = config.display();
     format!(
         r#"
@@ -210,6 +246,12 @@ curl -s -u 'demo-backend:{b}' -d grant_type=client_credentials -d audience=order
 # 8. Operations
 curl -s {issuer}/readyz; echo
 curl -s {issuer}/metrics | grep wissel_http_requests_total
+
+# 9. Log in as a person: open {issuer}/demo/rp in a browser and press "Log in".
+#    User: alice   Password: {alice}
+#    You pass the login and consent pages and see the tokens, the ID token's claims and the
+#    UserInfo answer; your consents and sessions are at {issuer}/account, and "Log out" ends
+#    the session (RP-initiated logout).
 
 Stop with Ctrl-C.
 "#

@@ -1,17 +1,21 @@
 //! `wissel`: the OAuth 2.0 / OpenID Connect authorization server.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use wissel::config::{Config, LogFormat};
+use clap::{Args, Parser, Subcommand};
+use wissel::config::{self, Config, LogFormat};
 use wissel::{demo, master_key, provision, server};
-use wissel_core::model::{Client, ClientAuthMethod, Credentials, GrantType, Profile, SigningAlg};
-use wissel_core::ports::{Clock, KeyStore, RegistryStore, SystemClock};
+use wissel_core::model::{
+    Client, ClientAuthMethod, Credentials, PkceRule, Profile, SigningAlg, User, default_oidc_scopes,
+};
+use wissel_core::ports::{Clock, GrantStore, KeyStore, RegistryStore, SystemClock};
 use wissel_crypto::keys::MasterKey;
-use wissel_crypto::secret::{digest, generate_secret};
+use wissel_crypto::secret::{digest, generate_id, generate_secret};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage users (users declared in the configuration file are re-applied at every start:
+    /// change those in the file).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,7 +100,7 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum ClientCommand {
-    /// Create a confidential client with a generated secret, printed once.
+    /// Create a client; a confidential one gets a generated secret, printed once.
     Create {
         /// The configuration file.
         #[arg(long, short)]
@@ -101,12 +111,85 @@ enum ClientCommand {
         /// A display name.
         #[arg(long)]
         name: Option<String>,
-        /// client_secret_basic or client_secret_post.
+        /// client_secret_basic, client_secret_post, or none (a public client: no secret).
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
+        /// A grant it may use: client_credentials, authorization_code or refresh_token
+        /// (repeatable).
+        #[arg(
+            long = "grant-type",
+            value_name = "GRANT",
+            default_value = "client_credentials"
+        )]
+        grant_types: Vec<String>,
+        /// A redirect URI, for authorization_code (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URL")]
+        redirect_uris: Vec<String>,
+        /// Where logout may send the browser back to (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URL")]
+        post_logout_redirect_uris: Vec<String>,
     },
     /// Print a new secret and its SHA-256 (for `secret_sha256` in a configuration file).
     Secret,
+}
+
+/// Where a new password comes from: never the command line, where other users see it.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct PasswordSource {
+    /// Read the password from this file (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Read the password from standard input (one trailing newline is ignored).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The login name.
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// An OpenID Connect claim (repeatable). `true`, `false` and JSON objects or arrays
+        /// are taken as JSON; anything else is a string.
+        #[arg(long = "claim", value_name = "KEY=VALUE")]
+        claims: Vec<String>,
+        /// A group (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Set a user's password.
+    Passwd {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The login name.
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Disable a user: they can no longer log in.
+    Disable {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The login name.
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The login name.
+        username: String,
+    },
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -162,6 +245,162 @@ async fn serve_until_signal(config: &Config, before: impl FnOnce(&str)) -> anyho
 
 fn load(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Reads a new password; its value never appears in an error or on the terminal.
+fn read_password(source: &PasswordSource) -> anyhow::Result<String> {
+    let text = match &source.password_file {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading --password-file {}", f.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from standard input")?;
+            s
+        }
+    };
+    let password = text
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&text);
+    if password.chars().count() < config::MIN_PASSWORD_LEN {
+        anyhow::bail!(
+            "the password must be at least {} characters",
+            config::MIN_PASSWORD_LEN
+        );
+    }
+    Ok(password.to_owned())
+}
+
+/// Argon2id, off the async runtime (it takes tens of milliseconds and ~19 MiB).
+async fn hash(password: String) -> anyhow::Result<String> {
+    Ok(
+        tokio::task::spawn_blocking(move || wissel_crypto::password::hash_password(&password))
+            .await
+            .context("hashing the password")??,
+    )
+}
+
+/// `--claim key=value`: booleans and JSON objects or arrays keep their type (`email_verified`,
+/// `address`); everything else, numbers included, is a string (a phone number stays one).
+fn parse_claims(args: &[String]) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
+    let mut claims = BTreeMap::new();
+    for arg in args {
+        let Some((key, value)) = arg.split_once('=') else {
+            anyhow::bail!("--claim {arg}: expected KEY=VALUE");
+        };
+        if key.is_empty() {
+            anyhow::bail!("--claim {arg}: the key is empty");
+        }
+        let value = match value {
+            "true" => serde_json::Value::Bool(true),
+            "false" => serde_json::Value::Bool(false),
+            v if v.starts_with('{') || v.starts_with('[') => {
+                serde_json::from_str(v).with_context(|| format!("--claim {key}: not valid JSON"))?
+            }
+            v => serde_json::Value::String(v.to_owned()),
+        };
+        if claims.insert(key.to_owned(), value).is_some() {
+            anyhow::bail!("--claim {key} is given twice");
+        }
+    }
+    Ok(claims)
+}
+
+/// The user by username, or an error that says there is none.
+async fn existing_user(
+    store: &dyn wissel_core::ports::Store,
+    username: &str,
+) -> anyhow::Result<User> {
+    store
+        .find_user(username)
+        .await?
+        .with_context(|| format!("there is no user {username:?}"))
+}
+
+async fn user_command(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            config,
+            username,
+            password,
+            claims,
+            groups,
+        } => {
+            if !config::is_valid_id(&username) {
+                anyhow::bail!("a username is 1–128 printable ASCII characters");
+            }
+            let claims = parse_claims(&claims)?;
+            let mut group_list: Vec<String> = Vec::new();
+            for g in groups {
+                if g.is_empty() {
+                    anyhow::bail!("--group: a group name cannot be empty");
+                }
+                if !group_list.contains(&g) {
+                    group_list.push(g);
+                }
+            }
+            let password = read_password(&password)?;
+            let c = load(&config)?;
+            let store = server::open_store(&c).await?;
+            if store.find_user(&username).await?.is_some() {
+                anyhow::bail!("a user {username:?} already exists");
+            }
+            let subject = generate_id();
+            if subject.is_empty() {
+                anyhow::bail!("the system random number generator failed");
+            }
+            let user = User {
+                subject,
+                username: username.clone(),
+                password_hash: hash(password).await?,
+                claims,
+                groups: group_list,
+                disabled: false,
+            };
+            if !store.create_user(&user, SystemClock.now()).await? {
+                anyhow::bail!("a user {username:?} already exists");
+            }
+            println!("user {username} created (subject {})", user.subject);
+            Ok(())
+        }
+        UserCommand::Passwd {
+            config,
+            username,
+            password,
+        } => {
+            let password = read_password(&password)?;
+            let c = load(&config)?;
+            let store = server::open_store(&c).await?;
+            let mut user = existing_user(store.as_ref(), &username).await?;
+            user.password_hash = hash(password).await?;
+            if !store.update_user(&user, SystemClock.now()).await? {
+                anyhow::bail!("there is no user {username:?}");
+            }
+            println!("password of {username} changed");
+            Ok(())
+        }
+        UserCommand::Disable { config, username } => set_disabled(&config, &username, true).await,
+        UserCommand::Enable { config, username } => set_disabled(&config, &username, false).await,
+    }
+}
+
+async fn set_disabled(config: &Path, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let c = load(config)?;
+    let store = server::open_store(&c).await?;
+    let mut user = existing_user(store.as_ref(), username).await?;
+    let word = if disabled { "disabled" } else { "enabled" };
+    if user.disabled == disabled {
+        println!("user {username} is already {word}");
+        return Ok(());
+    }
+    user.disabled = disabled;
+    if !store.update_user(&user, SystemClock.now()).await? {
+        anyhow::bail!("there is no user {username:?}");
+    }
+    println!("user {username} {word}");
+    Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -284,44 +523,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     id,
                     name,
                     auth_method,
+                    grant_types,
+                    redirect_uris,
+                    post_logout_redirect_uris,
                 },
         } => {
+            if !config::is_valid_id(&id) {
+                anyhow::bail!("--id: 1–128 printable ASCII characters");
+            }
             let c = load(&config)?;
             let method = match auth_method.as_str() {
                 "client_secret_basic" => ClientAuthMethod::ClientSecretBasic,
                 "client_secret_post" => ClientAuthMethod::ClientSecretPost,
+                "none" => ClientAuthMethod::None,
                 other => anyhow::bail!(
-                    "--auth-method {other}: client_secret_basic or client_secret_post"
+                    "--auth-method {other}: client_secret_basic, client_secret_post or none"
                 ),
             };
-            let secret = generate_secret();
-            let client = Client {
-                name: name.unwrap_or_else(|| id.clone()),
-                id: id.clone(),
-                profile: Profile::Standard,
-                credentials: Credentials {
+            let mut grants = Vec::new();
+            for g in &grant_types {
+                let Some(grant) = GrantType::parse(g) else {
+                    anyhow::bail!(
+                        "--grant-type {g}: one of {}",
+                        config::GRANT_TYPE_NAMES.join(", ")
+                    );
+                };
+                if !grants.contains(&grant) {
+                    grants.push(grant);
+                }
+            }
+            let secret = (method != ClientAuthMethod::None).then(generate_secret);
+            let mut client = Client::new(
+                id.clone(),
+                name.unwrap_or_else(|| id.clone()),
+                Credentials {
                     method,
-                    secret_sha256: Some(digest(secret.as_bytes())),
+                    secret_sha256: secret.as_ref().map(|s| digest(s.as_bytes())),
                     jwks: None,
                     jwks_uri: None,
                     assertion_alg: SigningAlg::ES256,
                 },
-                redirect_uris: vec![],
-                grant_types: vec![GrantType::ClientCredentials],
-                disabled: false,
-            };
+                grants,
+            );
+            client.redirect_uris = redirect_uris;
+            client.post_logout_redirect_uris = post_logout_redirect_uris;
+            client.id_token_alg = c.signing_alg;
+            client.lifetimes = c.client_lifetimes;
+            // The same rules as for a client in the configuration file.
+            let problems = config::client_problems(&client);
+            if !problems.is_empty() {
+                let lines: Vec<_> = problems
+                    .iter()
+                    .map(|(key, msg)| format!("  - {key}: {msg}"))
+                    .collect();
+                anyhow::bail!("this client cannot be created:\n{}", lines.join("\n"));
+            }
             let store = server::open_store(&c).await?;
             if !store.create_client(&client, SystemClock.now()).await? {
                 anyhow::bail!("a client or API with id {id:?} already exists");
             }
+            match secret {
+                Some(secret) => println!(
+                    "client {id} created; its secret (shown once, stored only as a SHA-256 digest):\n{secret}"
+                ),
+                None => println!("public client {id} created (it has no secret)"),
+            }
             println!(
-                "client {id} created; its secret (shown once, stored only as a SHA-256 digest):\n{secret}"
-            );
-            println!(
-                "link it to an API in the configuration file ([[links]]) before it can obtain tokens"
+                "link it to an API in the configuration file ([[links]]) before it can obtain tokens for it"
             );
             Ok(())
         }
+        Command::User { command } => user_command(command).await,
     }
 }
 

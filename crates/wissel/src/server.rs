@@ -149,7 +149,10 @@ pub async fn start_on(
                 let graceful = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                if let Err(e) = axum::serve(listener, app)
+                if let Err(e) = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
                     .with_graceful_shutdown(graceful)
                     .await
                 {

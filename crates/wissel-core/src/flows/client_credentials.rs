@@ -101,21 +101,18 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn registry() -> (Registry, Client) {
-        let client = Client {
-            id: "c".into(),
-            name: "C".into(),
-            profile: Profile::Standard,
-            credentials: Credentials {
+        let client = Client::new(
+            "c",
+            "C",
+            Credentials {
                 method: ClientAuthMethod::ClientSecretBasic,
                 secret_sha256: Some(Digest([0; 32])),
                 jwks: None,
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
             },
-            redirect_uris: vec![],
-            grant_types: vec![GrantType::ClientCredentials],
-            disabled: false,
-        };
+            vec![GrantType::ClientCredentials],
+        );
         let api = |id: &str, res: &str| Api {
             id: id.into(),
             name: id.into(),

@@ -7,13 +7,23 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+use super::{
+    AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, LOGOUT_PATH, REVOKE_PATH, TOKEN_PATH, USERINFO_PATH,
+};
+use crate::oidc::{EMAIL_CLAIMS, PROFILE_CLAIMS};
 use crate::state::AppState;
 
 const AUTH_METHODS: [&str; 3] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+];
+/// At the token endpoint, public clients (`none`) too.
+const TOKEN_AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
 ];
 const ALGS: [&str; 3] = ["ES256", "RS256", "EdDSA"];
 
@@ -27,6 +37,25 @@ fn cacheable(value: serde_json::Value, max_age: u32) -> Response {
 
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
     let s = state.settings();
+    let claims: Vec<&str> = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "at_hash",
+        "sid",
+    ]
+    .iter()
+    .chain(PROFILE_CLAIMS)
+    .chain(EMAIL_CLAIMS)
+    .copied()
+    .collect();
     cacheable(
         json!({
             "issuer": s.issuer,
@@ -34,9 +63,26 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
             "jwks_uri": s.endpoint(JWKS_PATH),
             "introspection_endpoint": s.endpoint(INTROSPECT_PATH),
             "revocation_endpoint": s.endpoint(REVOKE_PATH),
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "authorization_endpoint": s.endpoint(AUTHORIZE_PATH),
+            "userinfo_endpoint": s.endpoint(USERINFO_PATH),
+            "end_session_endpoint": s.endpoint(LOGOUT_PATH),
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256", "plain"],
+            "scopes_supported": wissel_core::model::OIDC_SCOPES,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [s.signing_alg.as_str()],
+            "claims_supported": claims,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "ui_locales_supported": ["en", "nl"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+            "frontchannel_logout_supported": false,
+            "backchannel_logout_supported": false,
+            "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
             "token_endpoint_auth_signing_alg_values_supported": ALGS,
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_signing_alg_values_supported": ALGS,

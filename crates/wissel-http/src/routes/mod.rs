@@ -1,10 +1,22 @@
 //! The routes. Handlers are thin: extract, authenticate, call one flow, map the result.
 
+mod account;
+mod authorize;
+mod demo_rp;
 mod discovery;
 mod introspect;
+mod logout;
 mod ops;
 mod revoke;
 mod token;
+mod token_user;
+mod userinfo;
+
+pub use account::ACCOUNT_PATH;
+pub use authorize::{AUTHORIZE_PATH, CONSENT_PATH, LOGIN_PATH};
+pub use demo_rp::{DEMO_CALLBACK_PATH, DEMO_CLIENT_ID, DEMO_PATH};
+pub use logout::LOGOUT_PATH;
+pub use userinfo::USERINFO_PATH;
 
 use axum::Router;
 use axum::middleware;
@@ -30,26 +42,65 @@ pub const JWKS_PATH: &str = "/jwks";
 
 /// The whole HTTP application of one node.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route(
-            "/.well-known/openid-configuration",
-            get(discovery::metadata),
+            AUTHORIZE_PATH,
+            get(authorize::authorize).post(authorize::authorize),
         )
         .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
+            LOGIN_PATH,
+            get(authorize::login_page).post(authorize::login_submit),
         )
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(TOKEN_PATH, post(token::token))
-        .route(INTROSPECT_PATH, post(introspect::introspect))
-        .route(REVOKE_PATH, post(revoke::revoke))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .fallback(|| async { HttpError::NotFound })
-        .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .route(
+            CONSENT_PATH,
+            get(authorize::consent_page).post(authorize::consent_submit),
+        )
+        .route(
+            USERINFO_PATH,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(LOGOUT_PATH, get(logout::logout).post(logout::logout))
+        .route(ACCOUNT_PATH, get(account::account))
+        .route(account::REVOKE_CONSENT_PATH, post(account::revoke_consent))
+        .route(account::END_SESSION_PATH, post(account::end_session))
+        .route("/static/wissel.css", get(crate::pages::stylesheet))
+        .route("/static/form_post.js", get(crate::pages::form_post_js));
+    if let Some(css) = state.settings().ui.stylesheet.clone() {
+        app = app.route(
+            "/static/theme.css",
+            get(move || async move { crate::pages::theme_css(&css) }),
+        );
+    }
+    if let Some((bytes, ct)) = state.settings().ui.logo.clone() {
+        app = app.route(
+            "/static/logo",
+            get(move || async move { crate::pages::logo(&bytes, ct) }),
+        );
+    }
+    if state.settings().login.demo_rp {
+        app = app
+            .route(DEMO_PATH, get(demo_rp::start))
+            .route(DEMO_CALLBACK_PATH, get(demo_rp::callback));
+    }
+    app.route(
+        "/.well-known/openid-configuration",
+        get(discovery::metadata),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        get(discovery::metadata),
+    )
+    .route(JWKS_PATH, get(discovery::jwks))
+    .route(TOKEN_PATH, post(token::token))
+    .route(INTROSPECT_PATH, post(introspect::introspect))
+    .route(REVOKE_PATH, post(revoke::revoke))
+    .route("/healthz", get(ops::healthz))
+    .route("/readyz", get(ops::readyz))
+    .route("/metrics", get(ops::metrics))
+    .fallback(|| async { HttpError::NotFound })
+    .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+    .layer(middleware::from_fn_with_state(state.clone(), track))
+    .with_state(state)
 }
 
 /// A protocol request whose caller has authenticated at the endpoint.

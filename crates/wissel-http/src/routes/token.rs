@@ -1,4 +1,5 @@
-//! The token endpoint (RFC 6749 §3.2). Grants: `client_credentials`.
+//! The token endpoint (RFC 6749 §3.2). Grants: `client_credentials`, `authorization_code`
+//! (with PKCE) and `refresh_token`.
 
 use axum::Extension;
 use axum::extract::State;
@@ -60,17 +61,36 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
             basic: auth.method == ClientAuthMethod::ClientSecretBasic,
         });
     };
-    let grant = match grant_type {
-        "client_credentials" => GrantType::ClientCredentials,
-        _ => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "supported grant_type: client_credentials",
-            )
-            .into());
-        }
+    let Some(grant) = GrantType::parse(grant_type) else {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported grant_type: client_credentials, authorization_code, refresh_token",
+        )
+        .into());
     };
     outcome.grant_type = Some(grant.as_str());
+    if !client.allows(grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the {} grant",
+            grant.as_str()
+        ))
+        .into());
+    }
+    match grant {
+        GrantType::ClientCredentials => {}
+        GrantType::AuthorizationCode => {
+            return super::token_user::authorization_code(state, rid, form, &client).await;
+        }
+        GrantType::RefreshToken => {
+            return super::token_user::refresh(state, rid, form, &client).await;
+        }
+    }
+    if client.is_public() {
+        return Err(OAuthError::unauthorized_client(
+            "a public client cannot use client_credentials",
+        )
+        .into());
+    }
     let req = ClientCredentialsRequest {
         scope: form.get("scope").map(ScopeSet::parse).transpose()?,
         audience: form.all("audience").to_vec(),

@@ -1,0 +1,518 @@
+//! The authorization endpoint's rules (RFC 6749 §4.1, RFC 7636, RFC 8252 §7.3, RFC 9207,
+//! OpenID Connect Core §3.1.2): which requests are refused on an error page (a wrong client or
+//! redirect URI: never a redirect), which are sent back to the client with an error, and what a
+//! valid request asks for.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::grant::{AuthRequest, Consent, PkceMethod, Prompt, ResponseMode, Session};
+use crate::model::{Api, Client, GrantType, OIDC_SCOPES, PkceRule, Registry};
+use crate::scope::{ScopeSet, ScopeSources, granted_scopes};
+use crate::{ErrorCode, OAuthError};
+
+/// Longest value accepted for any one parameter.
+pub const MAX_PARAM_LEN: usize = 2048;
+
+/// Why a request is refused on a page of ours rather than at the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageError {
+    /// `client_id` is missing, unknown, disabled or repeated.
+    UnknownClient,
+    /// `redirect_uri` is missing (with several registered), not registered, or repeated.
+    BadRedirectUri,
+}
+
+/// Where and how an error (or a code) goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTo {
+    /// The registered redirect URI.
+    pub redirect_uri: String,
+    /// How.
+    pub mode: ResponseMode,
+    /// The client's `state`.
+    pub state: Option<String>,
+}
+
+/// A refused authorization request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthorizeError {
+    /// Shown to the user; the client is not told.
+    Page(PageError, Cow<'static, str>),
+    /// Sent to the client's redirect URI.
+    Redirect(ReplyTo, OAuthError),
+}
+
+/// The parameters of a request, as the HTTP layer parsed them (query or form).
+pub trait Params {
+    /// The value of a parameter given once; `None` when absent or empty.
+    fn one(&self, name: &str) -> Option<&str>;
+    /// True when the parameter was given more than once.
+    fn repeated(&self, name: &str) -> bool;
+    /// Names of every parameter given more than once.
+    fn repeated_names(&self) -> Vec<String>;
+}
+
+fn bad(reply: &ReplyTo, code: ErrorCode, d: impl Into<Cow<'static, str>>) -> AuthorizeError {
+    AuthorizeError::Redirect(reply.clone(), OAuthError::new(code, d))
+}
+
+/// True when `presented` is one of the client's registered redirect URIs: an exact string match,
+/// except that for an `http` loopback IP literal (RFC 8252 §7.3) any port is accepted.
+pub fn redirect_uri_matches(registered: &[String], presented: &str) -> bool {
+    if presented.contains('#') || presented.len() > MAX_PARAM_LEN {
+        return false;
+    }
+    registered.iter().any(|r| {
+        r == presented
+            || match (loopback_parts(r), loopback_parts(presented)) {
+                (Some((h1, _, rest1)), Some((h2, _, rest2))) => h1 == h2 && rest1 == rest2,
+                _ => false,
+            }
+    })
+}
+
+/// Splits `http://127.0.0.1:port/rest` (or `[::1]`) into host, port and the rest (path and
+/// query). `None` for anything else, including user info and non-numeric ports.
+fn loopback_parts(uri: &str) -> Option<(&str, &str, &str)> {
+    let after = uri.strip_prefix("http://")?;
+    let end = after.find(['/', '?']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (host, port) = if let Some(v6) = authority.strip_prefix("[::1]") {
+        ("[::1]", v6.strip_prefix(':').unwrap_or(v6))
+    } else if let Some(v4) = authority.strip_prefix("127.0.0.1") {
+        ("127.0.0.1", v4.strip_prefix(':').unwrap_or(v4))
+    } else {
+        return None;
+    };
+    let port_ok = port.is_empty()
+        || (port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && !authority.contains('@'));
+    // `127.0.0.1x` or `127.0.0.1@evil` are not loopback.
+    let clean = authority.len() == host.len() + if port.is_empty() { 0 } else { port.len() + 1 };
+    (port_ok && clean).then_some((host, port, rest))
+}
+
+/// Checks an authorization request. The client and redirect URI are checked first; every later
+/// problem goes back to the client.
+pub fn validate(
+    registry: &Registry,
+    params: &dyn Params,
+) -> Result<(Arc<Client>, AuthRequest), AuthorizeError> {
+    let page = |e: PageError, d: &'static str| AuthorizeError::Page(e, Cow::Borrowed(d));
+    if params.repeated("client_id") {
+        return Err(page(PageError::UnknownClient, "client_id is repeated"));
+    }
+    let client = params
+        .one("client_id")
+        .and_then(|id| registry.client(id))
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| page(PageError::UnknownClient, "unknown or missing client_id"))?
+        .clone();
+    if params.repeated("redirect_uri") {
+        return Err(page(PageError::BadRedirectUri, "redirect_uri is repeated"));
+    }
+    let given = params.one("redirect_uri");
+    let redirect_uri = match given {
+        Some(uri) if redirect_uri_matches(&client.redirect_uris, uri) => uri.to_owned(),
+        Some(_) => {
+            return Err(page(
+                PageError::BadRedirectUri,
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            [] => {
+                return Err(page(
+                    PageError::BadRedirectUri,
+                    "the client has no registered redirect_uri",
+                ));
+            }
+            _ => {
+                return Err(page(
+                    PageError::BadRedirectUri,
+                    "redirect_uri is required: the client registered several",
+                ));
+            }
+        },
+    };
+    // From here on, errors go to the client: first settle how.
+    let state = params.one("state").map(str::to_owned);
+    let mut reply = ReplyTo {
+        redirect_uri: redirect_uri.clone(),
+        mode: ResponseMode::Query,
+        state: state.clone(),
+    };
+    if params.repeated("state") || state.as_deref().is_some_and(|s| s.len() > MAX_PARAM_LEN) {
+        reply.state = None;
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidRequest,
+            "state is repeated or too long",
+        ));
+    }
+    if let Some(mode) = params.one("response_mode") {
+        match ResponseMode::parse(mode) {
+            Some(m) if !params.repeated("response_mode") => reply.mode = m,
+            _ => {
+                return Err(bad(
+                    &reply,
+                    ErrorCode::InvalidRequest,
+                    "response_mode must be query, fragment or form_post",
+                ));
+            }
+        }
+    }
+    let repeated = params.repeated_names();
+    if let Some(name) = repeated.iter().find(|n| !matches!(n.as_str(), "resource")) {
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidRequest,
+            format!("parameter {name} is repeated"),
+        ));
+    }
+    match params.one("response_type") {
+        None => {
+            return Err(bad(
+                &reply,
+                ErrorCode::InvalidRequest,
+                "response_type is required",
+            ));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(bad(
+                &reply,
+                ErrorCode::UnsupportedResponseType,
+                "the only supported response_type is code",
+            ));
+        }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(bad(
+            &reply,
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    if params.one("request").is_some() {
+        return Err(bad(
+            &reply,
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.one("request_uri").is_some() {
+        return Err(bad(
+            &reply,
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    for name in [
+        "scope",
+        "nonce",
+        "code_challenge",
+        "login_hint",
+        "ui_locales",
+        "acr_values",
+        "max_age",
+        "prompt",
+        "audience",
+        "claims_locales",
+        "id_token_hint",
+    ] {
+        if params.one(name).is_some_and(|v| v.len() > MAX_PARAM_LEN) {
+            return Err(bad(
+                &reply,
+                ErrorCode::InvalidRequest,
+                format!("{name} is too long"),
+            ));
+        }
+    }
+    let scope = match params.one("scope") {
+        Some(s) => ScopeSet::parse(s).map_err(|e| AuthorizeError::Redirect(reply.clone(), e))?,
+        None => {
+            return Err(bad(&reply, ErrorCode::InvalidScope, "scope is required"));
+        }
+    };
+    let api = target_api(registry, &client, params)
+        .map_err(|e| AuthorizeError::Redirect(reply.clone(), e))?;
+    // Every requested scope must be one the server knows for this request.
+    let known = |s: &str| {
+        OIDC_SCOPES.contains(&s) || api.as_ref().is_some_and(|a| a.scopes.contains_key(s))
+    };
+    if let Some(unknown) = scope.iter().find(|s| !known(s)) {
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidScope,
+            format!("unknown scope {unknown}"),
+        ));
+    }
+    let (code_challenge, code_challenge_method) =
+        pkce(&client, params).map_err(|d| bad(&reply, ErrorCode::InvalidRequest, d))?;
+    let prompt = parse_prompt(params.one("prompt"))
+        .map_err(|d| bad(&reply, ErrorCode::InvalidRequest, d))?;
+    let max_age = match params.one("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => Some(n),
+            _ => {
+                return Err(bad(
+                    &reply,
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative number of seconds",
+                ));
+            }
+        },
+    };
+    let list = |name: &str| -> Vec<String> {
+        params
+            .one(name)
+            .map(|v| {
+                v.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .take(16)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let client_id = client.id.clone();
+    Ok((
+        client,
+        AuthRequest {
+            client_id,
+            redirect_uri,
+            redirect_uri_given: given.is_some(),
+            response_mode: reply.mode,
+            state,
+            nonce: params.one("nonce").map(str::to_owned),
+            scope,
+            api: api.map(|a| a.id.clone()),
+            code_challenge,
+            code_challenge_method,
+            prompt,
+            max_age,
+            login_hint: params.one("login_hint").map(str::to_owned),
+            ui_locales: list("ui_locales"),
+            acr_values: list("acr_values"),
+        },
+    ))
+}
+
+/// The API named by `resource` (RFC 8707, once) or `audience`; `None` when neither is given.
+fn target_api(
+    registry: &Registry,
+    client: &Client,
+    params: &dyn Params,
+) -> Result<Option<Arc<Api>>, OAuthError> {
+    if params.repeated("resource") {
+        return Err(OAuthError::invalid_target(
+            "one resource per authorization request: a token serves one API",
+        ));
+    }
+    let by_resource = match params.one("resource") {
+        None => None,
+        Some(r) => Some(
+            registry
+                .api_by_resource(r)
+                .ok_or_else(|| OAuthError::invalid_target("unknown resource"))?,
+        ),
+    };
+    let by_audience = match params.one("audience") {
+        None => None,
+        Some(a) => Some(
+            registry
+                .api(a)
+                .ok_or_else(|| OAuthError::invalid_target("unknown audience"))?,
+        ),
+    };
+    let api = match (by_resource, by_audience) {
+        (Some(r), Some(a)) if r.id != a.id => {
+            return Err(OAuthError::invalid_target(
+                "audience and resource name different APIs",
+            ));
+        }
+        (Some(x), _) | (None, Some(x)) => x.clone(),
+        (None, None) => return Ok(None),
+    };
+    if api.disabled {
+        return Err(OAuthError::invalid_target("the API is disabled"));
+    }
+    if registry.link(&client.id, &api.id).is_none() {
+        return Err(OAuthError::invalid_target(
+            "this client is not linked to the requested API",
+        ));
+    }
+    Ok(Some(api))
+}
+
+fn pkce(
+    client: &Client,
+    params: &dyn Params,
+) -> Result<(Option<String>, Option<PkceMethod>), &'static str> {
+    let challenge = params.one("code_challenge");
+    let method = match params.one("code_challenge_method") {
+        None => None,
+        Some("S256") => Some(PkceMethod::S256),
+        Some("plain") => Some(PkceMethod::Plain),
+        Some(_) => return Err("code_challenge_method must be S256"),
+    };
+    let required = client.is_public() || client.pkce != PkceRule::Optional;
+    let Some(challenge) = challenge else {
+        if method.is_some() {
+            return Err("code_challenge_method without code_challenge");
+        }
+        if required {
+            return Err("code_challenge is required (PKCE with S256)");
+        }
+        return Ok((None, None));
+    };
+    // RFC 7636 §4.3: no method means plain.
+    let method = method.unwrap_or(PkceMethod::Plain);
+    if method == PkceMethod::Plain && (client.pkce != PkceRule::PlainAllowed || client.is_public())
+    {
+        return Err("PKCE method plain is not allowed for this client: use S256");
+    }
+    let well_formed = (43..=128).contains(&challenge.len())
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !well_formed {
+        return Err("code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]");
+    }
+    Ok((Some(challenge.to_owned()), Some(method)))
+}
+
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt, &'static str> {
+    let mut p = Prompt::default();
+    let Some(raw) = raw else {
+        return Ok(p);
+    };
+    for v in raw.split(' ').filter(|s| !s.is_empty()) {
+        match v {
+            "none" => p.none = true,
+            "login" => p.login = true,
+            "consent" => p.consent = true,
+            "select_account" => {}
+            _ => return Err("prompt must be none, login, consent or select_account"),
+        }
+    }
+    if p.none && (p.login || p.consent) {
+        return Err("prompt=none cannot be combined with other values");
+    }
+    Ok(p)
+}
+
+/// True when the user must (re)authenticate for this request: no session, `prompt=login` not yet
+/// satisfied since the request began, or a `max_age` the session's login is older than.
+pub fn needs_login(
+    req: &AuthRequest,
+    session: Option<&Session>,
+    request_started: i64,
+    now: i64,
+) -> bool {
+    let Some(s) = session else {
+        return true;
+    };
+    if req.prompt.login && s.auth_time < request_started {
+        return true;
+    }
+    matches!(req.max_age, Some(max) if now.saturating_sub(s.auth_time) > max)
+}
+
+/// The scopes that may be granted to this request for this user, before consent: the
+/// OpenID Connect part (requested ∩ server-defined ∩ the client's) and the API part (requested ∩
+/// offered by the API ∩ the client's link ∩ the user's authorization), each through the one
+/// intersection.
+pub fn grantable(
+    registry: &Registry,
+    client: &Client,
+    req: &AuthRequest,
+    authorized: Option<&ScopeSet>,
+) -> ScopeSet {
+    let oidc = ScopeSet::from_tokens(OIDC_SCOPES.iter().copied());
+    let mut out = granted_scopes(ScopeSources {
+        requested: Some(&req.scope),
+        offered: &oidc,
+        allowed: &client.oidc_scopes,
+        authorized: None,
+        consented: None,
+    });
+    if let Some(api) = req.api.as_deref().and_then(|a| registry.api(a))
+        && let Some(link) = registry.link(&client.id, &api.id)
+    {
+        let empty = ScopeSet::new();
+        let api_part = granted_scopes(ScopeSources {
+            requested: Some(&req.scope),
+            offered: &api.offered(),
+            allowed: &link.scopes,
+            authorized: Some(authorized.unwrap_or(&empty)),
+            consented: None,
+        });
+        out = out.union(&api_part);
+    }
+    out
+}
+
+/// True when a remembered consent covers every scope of `grantable`.
+pub fn consent_covers(consent: Option<&Consent>, grantable: &ScopeSet) -> bool {
+    consent.is_some_and(|c| grantable.is_subset(&c.scopes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_except_loopback_ports() {
+        let reg = vec![
+            "https://app.example/cb".to_owned(),
+            "http://127.0.0.1/native".to_owned(),
+            "http://[::1]:8000/v6?x=1".to_owned(),
+        ];
+        assert!(redirect_uri_matches(&reg, "https://app.example/cb"));
+        for near_miss in [
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "https://app.example/CB",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb#f",
+            "https://user@app.example/cb",
+            "https://app.example:444/cb",
+            "http://app.example/cb",
+            "https://app.example/c",
+            "",
+        ] {
+            assert!(!redirect_uri_matches(&reg, near_miss), "{near_miss}");
+        }
+        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:51234/native"));
+        assert!(redirect_uri_matches(&reg, "http://127.0.0.1/native"));
+        assert!(redirect_uri_matches(&reg, "http://[::1]:1/v6?x=1"));
+        for near_miss in [
+            "http://127.0.0.1:5x/native",
+            "http://127.0.0.1:51234/native/",
+            "http://127.0.0.1.evil:80/native",
+            "http://127.0.0.1@evil/native",
+            "http://user@127.0.0.1:80/native",
+            "https://127.0.0.1:80/native",
+            "http://localhost:80/native",
+            "http://[::1]:1/v6",
+            "http://127.0.0.1:123456/native",
+        ] {
+            assert!(!redirect_uri_matches(&reg, near_miss), "{near_miss}");
+        }
+    }
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(parse_prompt(None), Ok(Prompt::default()));
+        let p = parse_prompt(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none);
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("bogus")).is_err());
+    }
+}

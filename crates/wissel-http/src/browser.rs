@@ -1,0 +1,260 @@
+//! What the pages share: cookies (the SSO session and the CSRF secret), the session lookup with
+//! its idle timeout, the language choice, error pages, and the authorization response to the
+//! client (query, fragment or form post, always with `iss`, RFC 9207).
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use wissel_core::InternalError;
+use wissel_core::flows::authorize::ReplyTo;
+use wissel_core::grant::{ResponseMode, Session};
+use wissel_core::model::{Digest, User};
+use wissel_crypto::secret;
+
+use crate::pages::{self, Chrome, ErrorKind, ErrorView, FormPostView, Locale};
+use crate::state::AppState;
+
+/// Longest cookie header looked at.
+const MAX_COOKIE_HEADER: usize = 8 * 1024;
+/// A session's last use is written at most this often.
+const TOUCH_EVERY: i64 = 60;
+
+/// The cookie names: with the `__Host-` prefix (Secure, no Domain, Path=/) when cookies are
+/// secure, so that no sibling host can plant them.
+fn names(secure: bool) -> (&'static str, &'static str) {
+    if secure {
+        ("__Host-wissel-session", "__Host-wissel-csrf")
+    } else {
+        ("wissel-session", "wissel-csrf")
+    }
+}
+
+/// The value of a cookie in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.len() <= MAX_COOKIE_HEADER)
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+fn set_cookie(resp: &mut Response, state: &AppState, name: &str, value: &str, max_age: i64) {
+    let secure = if state.settings().login.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let line = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = HeaderValue::from_str(&line) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The browser's CSRF secret, if it has one.
+pub fn csrf_cookie<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, names(state.settings().login.secure_cookies).1)
+}
+
+/// The CSRF secret to use for a page: the browser's, or a new one that `remember_csrf` sets.
+pub fn csrf_for_page(state: &AppState, headers: &HeaderMap) -> (String, bool) {
+    match csrf_cookie(state, headers) {
+        Some(v) if v.len() == 43 => (v.to_owned(), false),
+        _ => (secret::generate_secret(), true),
+    }
+}
+
+/// Sets the CSRF cookie on a response (for a session's lifetime).
+pub fn remember_csrf(resp: &mut Response, state: &AppState, value: &str) {
+    let max_age = state.settings().login.session_max_age;
+    set_cookie(
+        resp,
+        state,
+        names(state.settings().login.secure_cookies).1,
+        value,
+        max_age,
+    );
+}
+
+/// True when a posted CSRF token equals the browser's cookie (compared in constant time).
+pub fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> bool {
+    match (csrf_cookie(state, headers), posted) {
+        (Some(c), Some(p)) => secret::ct_str_eq(c, p),
+        _ => false,
+    }
+}
+
+/// Starts a session: a new cookie value (never the old one: no fixation).
+pub fn start_session(resp: &mut Response, state: &AppState, value: &str) {
+    let max_age = state.settings().login.session_max_age;
+    set_cookie(
+        resp,
+        state,
+        names(state.settings().login.secure_cookies).0,
+        value,
+        max_age,
+    );
+}
+
+/// Removes the session cookie.
+pub fn clear_session(resp: &mut Response, state: &AppState) {
+    set_cookie(
+        resp,
+        state,
+        names(state.settings().login.secure_cookies).0,
+        "",
+        0,
+    );
+}
+
+/// The browser's live session and its user: within the absolute and idle limits, the user
+/// still enabled. An idle session is ended.
+pub async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, User)>, InternalError> {
+    let Some(value) = cookie(headers, names(state.settings().login.secure_cookies).0) else {
+        return Ok(None);
+    };
+    let digest = secret::digest(value.as_bytes());
+    let now = state.now();
+    let Some(s) = state.store().get_session(&digest, now).await? else {
+        return Ok(None);
+    };
+    if now.saturating_sub(s.last_seen) > state.settings().login.session_idle {
+        state.store().end_session(&digest).await?;
+        return Ok(None);
+    }
+    let Some(user) = state.store().user_by_subject(&s.subject).await? else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    if now.saturating_sub(s.last_seen) >= TOUCH_EVERY {
+        state.store().touch_session(&digest, now).await?;
+    }
+    Ok(Some((s, user)))
+}
+
+/// The digest of the browser's session cookie, if any.
+pub fn session_digest(state: &AppState, headers: &HeaderMap) -> Option<Digest> {
+    cookie(headers, names(state.settings().login.secure_cookies).0)
+        .map(|v| secret::digest(v.as_bytes()))
+}
+
+/// The language of a page: `ui_locales`, then `Accept-Language`, then the configured default.
+pub fn locale(state: &AppState, ui_locales: &[String], headers: &HeaderMap) -> Locale {
+    let default = Locale::parse(&state.settings().ui.default_locale).unwrap_or(Locale::En);
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    pages::i18n::choose(ui_locales, accept, default)
+}
+
+/// The frame of every page.
+pub fn chrome(state: &AppState, locale: Locale) -> Chrome<'_> {
+    let ui = &state.settings().ui;
+    Chrome {
+        locale,
+        product_name: &ui.product_name,
+        theme_css: ui.stylesheet.is_some(),
+        logo: ui.logo.is_some(),
+    }
+}
+
+/// An error page.
+pub fn error_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    kind: ErrorKind,
+    detail: Option<&str>,
+    request_id: &str,
+) -> Response {
+    let view = ErrorView {
+        chrome: chrome(state, locale(state, &[], headers)),
+        kind,
+        detail,
+        request_id,
+    };
+    pages::error(status, &view)
+}
+
+/// The client's address, for throttling: the TCP peer.
+pub fn peer(addr: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>) -> Option<IpAddr> {
+    addr.map(|a| a.0.ip())
+}
+
+/// Sends the authorization response (or error) to the client, with `iss` (RFC 9207).
+pub fn reply(
+    state: &AppState,
+    headers: &HeaderMap,
+    to: &ReplyTo,
+    params: &[(&str, &str)],
+) -> Response {
+    let issuer = state.settings().issuer.as_str();
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Some(s) = to.state.as_deref() {
+        all.push(("state", s));
+    }
+    all.push(("iss", issuer));
+    match to.mode {
+        ResponseMode::FormPost => {
+            let view = FormPostView {
+                chrome: chrome(state, locale(state, &[], headers)),
+                action: &to.redirect_uri,
+                fields: &all,
+            };
+            pages::form_post(StatusCode::OK, &view)
+        }
+        ResponseMode::Query | ResponseMode::Fragment => {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(all.iter())
+                .finish();
+            let sep = match to.mode {
+                ResponseMode::Fragment => "#",
+                _ if to.redirect_uri.contains('?') => "&",
+                _ => "?",
+            };
+            see_other(&format!("{}{sep}{encoded}", to.redirect_uri))
+        }
+    }
+}
+
+/// A `303 See Other` to `location`, not cached.
+pub fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wissel-session=abc; wissel-session-x=no"),
+        );
+        assert_eq!(cookie(&h, "wissel-session"), Some("abc"));
+        assert_eq!(cookie(&h, "a"), Some("1"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! The account page: a logged-in user's consents and sessions, each revocable. Withdrawing a
+//! consent revokes every grant the client holds from the user (its refresh tokens and access
+//! tokens); ending a session ends it everywhere.
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use wissel_core::InternalError;
+use wissel_core::flows::authorize::Params;
+use wissel_core::flows::code::longest_access_lifetime;
+use wissel_core::ports::AuditEvent;
+
+use super::authorize::{account_login, read_params};
+use crate::browser::{self, chrome, error_page, see_other};
+use crate::form::ParamList;
+use crate::observe::RequestId;
+use crate::pages::{
+    self, AccountNotice, AccountView, ConsentRow, ErrorKind, ScopeLine, SessionRow,
+};
+use crate::state::AppState;
+
+/// Path of the account page.
+pub const ACCOUNT_PATH: &str = "/account";
+/// Where a consent is withdrawn.
+pub const REVOKE_CONSENT_PATH: &str = "/account/consents/revoke";
+/// Where a session is ended.
+pub const END_SESSION_PATH: &str = "/account/sessions/end";
+
+/// A date for people: `2026-11-22 14:05 UTC`.
+fn when(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct Notice {
+    done: Option<String>,
+}
+
+/// GET /account
+pub(super) async fn account(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<Notice>,
+) -> Response {
+    match page(&state, &headers, q.done.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => failed(&state, &headers, &rid, &e),
+    }
+}
+
+fn failed(state: &AppState, headers: &HeaderMap, rid: &RequestId, e: &InternalError) -> Response {
+    tracing::error!(request_id = %rid.0, cause = %e.0, "account page failed");
+    error_page(
+        state,
+        headers,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::ServerError,
+        None,
+        &rid.0,
+    )
+}
+
+async fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    done: Option<&str>,
+) -> Result<Response, InternalError> {
+    let Some((session, user)) = browser::session(state, headers).await? else {
+        return account_login(state, headers).await;
+    };
+    let now = state.now();
+    let registry = state.registry();
+    let consents = state.store().consents_of(&user.subject, now).await?;
+    let sessions = state.store().sessions_of(&user.subject, now).await?;
+    let (csrf, new) = browser::csrf_for_page(state, headers);
+    let rows: Vec<ConsentRow<'_>> = consents
+        .iter()
+        .map(|c| ConsentRow {
+            client_id: &c.client_id,
+            client_name: registry
+                .client(&c.client_id)
+                .map_or(c.client_id.as_str(), |cl| cl.name.as_str()),
+            scopes: c
+                .scopes
+                .iter()
+                .map(|s| ScopeLine {
+                    scope: s,
+                    description: "",
+                })
+                .collect(),
+            granted: when(c.granted_at),
+            expires: when(c.expires_at),
+        })
+        .collect();
+    let session_rows: Vec<SessionRow<'_>> = sessions
+        .iter()
+        .map(|s| SessionRow {
+            sid: &s.sid,
+            started: when(s.auth_time),
+            last_seen: when(s.last_seen),
+            current: s.sid == session.sid,
+        })
+        .collect();
+    let display = user
+        .claims
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&user.username);
+    let view = AccountView {
+        chrome: chrome(state, browser::locale(state, &[], headers)),
+        csrf: &csrf,
+        user: display,
+        consents: rows,
+        sessions: session_rows,
+        notice: match done {
+            Some("consent") => Some(AccountNotice::ConsentRevoked),
+            Some("session") => Some(AccountNotice::SessionEnded),
+            _ => None,
+        },
+    };
+    let mut resp = pages::account(StatusCode::OK, &view);
+    if new {
+        browser::remember_csrf(&mut resp, state, &csrf);
+    }
+    Ok(resp)
+}
+
+/// Checks the form of an account action: parsed, CSRF-protected, from a logged-in browser.
+async fn action(
+    state: &AppState,
+    rid: &RequestId,
+    req: Request<Body>,
+) -> Result<
+    (
+        HeaderMap,
+        ParamList,
+        wissel_core::grant::Session,
+        wissel_core::model::User,
+    ),
+    Response,
+> {
+    let headers = req.headers().clone();
+    let form = read_params(state, req).await.map_err(|d| {
+        error_page(
+            state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
+            Some(d),
+            &rid.0,
+        )
+    })?;
+    if !browser::csrf_ok(state, &headers, form.one("csrf")) {
+        return Err(error_page(
+            state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            ErrorKind::CsrfFailed,
+            None,
+            &rid.0,
+        ));
+    }
+    match browser::session(state, &headers).await {
+        Ok(Some((s, u))) => Ok((headers, form, s, u)),
+        Ok(None) => Err(see_other(&state.settings().endpoint(ACCOUNT_PATH))),
+        Err(e) => Err(failed(state, &headers, rid, &e)),
+    }
+}
+
+/// POST /account/consents/revoke
+pub(super) async fn revoke_consent(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    req: Request<Body>,
+) -> Response {
+    let (headers, form, _, user) = match action(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(client_id) = form.one("client_id") else {
+        return error_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
+            Some("client_id is required"),
+            &rid.0,
+        );
+    };
+    let result: Result<(), InternalError> = async {
+        state
+            .store()
+            .delete_consent(&user.subject, client_id)
+            .await?;
+        let now = state.now();
+        let registry = state.registry();
+        let lifetime = registry
+            .client(client_id)
+            .map_or(3600, |c| longest_access_lifetime(&registry, c));
+        for g in state
+            .store()
+            .live_grants(&user.subject, Some(client_id), None, now)
+            .await?
+        {
+            state.revoke_grant(&g.id, lifetime).await?;
+        }
+        state.audit(&AuditEvent {
+            kind: "consent_revoked",
+            outcome: "success".into(),
+            actor: None,
+            client: Some(client_id.to_owned()),
+            api: None,
+            subject: Some(user.subject.clone()),
+            grant: None,
+            jti: None,
+            request_id: Some(rid.0.clone()),
+        });
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other(&format!(
+            "{}?done=consent",
+            state.settings().endpoint(ACCOUNT_PATH)
+        )),
+        Err(e) => failed(&state, &headers, &rid, &e),
+    }
+}
+
+/// POST /account/sessions/end
+pub(super) async fn end_session(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    req: Request<Body>,
+) -> Response {
+    let (headers, form, current, user) = match action(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(sid) = form.one("sid") else {
+        return error_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
+            Some("sid is required"),
+            &rid.0,
+        );
+    };
+    if sid == current.sid {
+        let mut resp = see_other(&state.settings().endpoint(super::logout::LOGOUT_PATH));
+        return match super::logout::end_session(&state, &headers, &mut resp).await {
+            Ok(()) => {
+                let mut done = pages::logged_out(
+                    StatusCode::OK,
+                    &pages::LoggedOutView {
+                        chrome: chrome(&state, browser::locale(&state, &[], &headers)),
+                    },
+                );
+                browser::clear_session(&mut done, &state);
+                done
+            }
+            Err(e) => failed(&state, &headers, &rid, &e),
+        };
+    }
+    let result: Result<(), InternalError> = async {
+        if state.store().end_session_by_sid(&user.subject, sid).await? {
+            let now = state.now();
+            let registry = state.registry();
+            for g in state
+                .store()
+                .live_grants(&user.subject, None, Some(sid), now)
+                .await?
+            {
+                let lifetime = registry
+                    .client(&g.client_id)
+                    .map_or(3600, |c| longest_access_lifetime(&registry, c));
+                state.revoke_grant(&g.id, lifetime).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other(&format!(
+            "{}?done=session",
+            state.settings().endpoint(ACCOUNT_PATH)
+        )),
+        Err(e) => failed(&state, &headers, &rid, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::when(1_795_350_300), "2026-11-21 12:25 UTC");
+        assert_eq!(super::when(951_782_400), "2000-02-29 00:00 UTC");
+    }
+}

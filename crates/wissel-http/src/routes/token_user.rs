@@ -1,0 +1,326 @@
+//! The user grants of the token endpoint: `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6)
+//! and `refresh_token` (RFC 6749 §6, with rotation and reuse detection, RFC 9700 §4.14.2).
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use serde_json::{Value, json};
+use wissel_core::flows::code::{self, check_code, check_refresh, issues_refresh};
+use wissel_core::grant::{CodeOutcome, RefreshRecord, RotateOutcome};
+use wissel_core::model::{AccessToken, Client, Digest, User};
+use wissel_core::ports::AuditEvent;
+use wissel_core::scope::ScopeSet;
+use wissel_core::{InternalError, OAuthError};
+use wissel_crypto::{pkce, secret};
+
+use super::no_store_json;
+use crate::error::HttpError;
+use crate::form::OAuthForm;
+use crate::observe::RequestId;
+use crate::oidc::{IdTokenInput, mint_id_token};
+use crate::state::AppState;
+use crate::tokens;
+
+fn audit(
+    state: &AppState,
+    kind: &'static str,
+    outcome: &str,
+    client: &Client,
+    grant: &str,
+    subject: Option<&str>,
+    rid: &RequestId,
+) {
+    state.audit(&AuditEvent {
+        kind,
+        outcome: outcome.to_owned(),
+        actor: Some(client.id.clone()),
+        client: Some(client.id.clone()),
+        api: None,
+        subject: subject.map(str::to_owned),
+        grant: Some(grant.to_owned()),
+        jti: None,
+        request_id: Some(rid.0.clone()),
+    });
+}
+
+/// A presented secret value's digest, or `None` when it cannot be one of ours.
+fn digest_of(value: &str) -> Option<Digest> {
+    (value.len() == 43).then(|| secret::digest(value.as_bytes()))
+}
+
+async fn active_user(state: &AppState, subject: &str) -> Result<Option<User>, InternalError> {
+    Ok(state
+        .store()
+        .user_by_subject(subject)
+        .await?
+        .filter(|u| !u.disabled))
+}
+
+/// `grant_type=authorization_code`.
+pub(super) async fn authorization_code(
+    state: &AppState,
+    rid: &RequestId,
+    form: &OAuthForm,
+    client: &Arc<Client>,
+) -> Result<Response, HttpError> {
+    let value = form.require("code")?;
+    let Some(digest) = digest_of(value) else {
+        return Err(OAuthError::invalid_grant("unknown code").into());
+    };
+    let now = state.now();
+    // Spent here, before any check: a code works once, whatever happens next.
+    let rec = match state.store().consume_code(&digest, now).await? {
+        CodeOutcome::Consumed(rec) => *rec,
+        CodeOutcome::NotFound => {
+            return Err(OAuthError::invalid_grant("unknown, expired or revoked code").into());
+        }
+        CodeOutcome::Replayed { grant_id } => {
+            let lifetime = code::longest_access_lifetime(&state.registry(), client);
+            state.revoke_grant(&grant_id, lifetime).await?;
+            audit(
+                state,
+                "code_replayed",
+                "invalid_grant",
+                client,
+                &grant_id,
+                None,
+                rid,
+            );
+            return Err(OAuthError::invalid_grant(
+                "the code was used before; everything issued with it is revoked",
+            )
+            .into());
+        }
+    };
+    check_code(
+        &rec,
+        client,
+        form.get("redirect_uri"),
+        form.get("code_verifier"),
+        now,
+        pkce::verify,
+    )?;
+    let Some(user) = active_user(state, &rec.subject).await? else {
+        return Err(OAuthError::invalid_grant("the user is no longer active").into());
+    };
+    let registry = state.registry();
+    let access = code::user_access_token(
+        &registry,
+        client,
+        &rec.grant_id,
+        &rec.subject,
+        rec.api.as_deref(),
+        rec.scope.clone(),
+        secret::generate_id(),
+        now,
+    )?;
+    let refresh = if issues_refresh(client, &rec.scope) {
+        Some(RefreshRecord {
+            grant_id: rec.grant_id.clone(),
+            client_id: client.id.clone(),
+            subject: rec.subject.clone(),
+            scope: rec.scope.clone(),
+            api: rec.api.clone(),
+            auth_time: rec.auth_time,
+            amr: rec.amr.clone(),
+            acr: rec.acr.clone(),
+            sid: rec.sid.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(client.lifetimes.refresh_idle),
+        })
+    } else {
+        None
+    };
+    let body = respond(
+        state,
+        client,
+        &user,
+        &access,
+        refresh.as_ref().map(|r| (r, None)),
+        rec.nonce.as_deref(),
+    )
+    .await?;
+    audit(
+        state,
+        "token_issued",
+        "success",
+        client,
+        &rec.grant_id,
+        Some(&rec.subject),
+        rid,
+    );
+    Ok(no_store_json(&body))
+}
+
+/// `grant_type=refresh_token`.
+pub(super) async fn refresh(
+    state: &AppState,
+    rid: &RequestId,
+    form: &OAuthForm,
+    client: &Arc<Client>,
+) -> Result<Response, HttpError> {
+    let value = form.require("refresh_token")?;
+    let requested = form.get("scope").map(ScopeSet::parse).transpose()?;
+    let Some(old) = digest_of(value) else {
+        return Err(OAuthError::invalid_grant("unknown refresh token").into());
+    };
+    let now = state.now();
+    let lifetime = code::longest_access_lifetime(&state.registry(), client);
+    let Some((rec, rotated)) = state.store().find_refresh(&old).await? else {
+        return Err(OAuthError::invalid_grant("unknown, expired or revoked refresh token").into());
+    };
+    if rec.client_id != client.id {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    if rotated {
+        state.revoke_grant(&rec.grant_id, lifetime).await?;
+        audit(
+            state,
+            "refresh_reused",
+            "invalid_grant",
+            client,
+            &rec.grant_id,
+            Some(&rec.subject),
+            rid,
+        );
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was used before; its whole family is revoked",
+        )
+        .into());
+    }
+    let grant = state.store().get_grant(&rec.grant_id).await?;
+    let user = active_user(state, &rec.subject).await?;
+    let scope = check_refresh(
+        &rec,
+        grant.as_ref(),
+        user.as_ref(),
+        client,
+        requested.as_ref(),
+        now,
+    )?;
+    let (Some(grant), Some(user)) = (grant, user) else {
+        return Err(OAuthError::invalid_grant("the grant is gone").into());
+    };
+    let next = RefreshRecord {
+        issued_at: now,
+        expires_at: now
+            .saturating_add(client.lifetimes.refresh_idle)
+            .min(grant.expires_at),
+        ..rec.clone()
+    };
+    let registry = state.registry();
+    let access = code::user_access_token(
+        &registry,
+        client,
+        &rec.grant_id,
+        &rec.subject,
+        rec.api.as_deref(),
+        scope,
+        secret::generate_id(),
+        now,
+    )?;
+    let body = respond(
+        state,
+        client,
+        &user,
+        &access,
+        Some((&next, Some(&old))),
+        None,
+    )
+    .await?;
+    audit(
+        state,
+        "token_refreshed",
+        "success",
+        client,
+        &rec.grant_id,
+        Some(&rec.subject),
+        rid,
+    );
+    Ok(no_store_json(&body))
+}
+
+/// Stores the refresh token (rotating `old` when given), mints the access token and the ID
+/// token, and builds the response. The refresh write comes first: nothing is returned that
+/// depends on an uncommitted write.
+async fn respond(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    access: &AccessToken,
+    refresh: Option<(&RefreshRecord, Option<&Digest>)>,
+    nonce: Option<&str>,
+) -> Result<Value, HttpError> {
+    let refresh_value = match refresh {
+        None => None,
+        Some((rec, old)) => {
+            let value = secret::generate_secret();
+            let Some(new) = digest_of(&value) else {
+                return Err(OAuthError::server_error("random source failed").into());
+            };
+            match old {
+                None => state.store().insert_refresh(&new, rec).await?,
+                Some(old) => match state
+                    .store()
+                    .rotate_refresh(old, &new, rec, state.now())
+                    .await?
+                {
+                    RotateOutcome::Rotated => {}
+                    RotateOutcome::ReuseDetected { grant_id } => {
+                        // Another request rotated it first: one of the two is not the client.
+                        let lifetime = code::longest_access_lifetime(&state.registry(), client);
+                        state.revoke_grant(&grant_id, lifetime).await?;
+                        return Err(OAuthError::invalid_grant(
+                            "the refresh token was used before; its whole family is revoked",
+                        )
+                        .into());
+                    }
+                    RotateOutcome::NotFound => {
+                        return Err(OAuthError::invalid_grant("unknown refresh token").into());
+                    }
+                },
+            }
+            Some(value)
+        }
+    };
+    let access_value = tokens::mint(state, access).await?;
+    let mut body = json!({
+        "access_token": access_value,
+        "token_type": "Bearer",
+        "expires_in": access.expires_at - access.issued_at,
+        "scope": access.scope.to_string(),
+    });
+    if let Some(r) = refresh_value {
+        body["refresh_token"] = Value::String(r);
+    }
+    if access.scope.contains("openid") {
+        let (auth_time, amr, acr, sid) = match refresh {
+            Some((r, _)) => (
+                r.auth_time,
+                r.amr.as_slice(),
+                r.acr.as_deref(),
+                r.sid.as_deref(),
+            ),
+            None => (0, &[][..], None, None),
+        };
+        let id = mint_id_token(
+            state,
+            &IdTokenInput {
+                client_id: &client.id,
+                user,
+                scope: &access.scope,
+                auth_time,
+                nonce,
+                acr,
+                amr,
+                sid,
+                access_token: &access_value,
+                lifetime: client.lifetimes.id_token,
+            },
+        )?;
+        body["id_token"] = Value::String(id);
+    }
+    Ok(body)
+}

@@ -1717,12 +1717,12 @@ post_logout_redirect_uris = ["https://app.example/bye"]
 id = "no-redirect"
 secret = "{SECRET}"
 grant_types = ["authorization_code"]
+refresh_tokens = true
 
 [[clients]]
 id = "refresh-only"
 secret = "{SECRET}"
 grant_types = ["refresh_token"]
-refresh_tokens = true
 
 [[clients]]
 id = "public-cc"
@@ -1746,7 +1746,7 @@ grant_types = ["implicit"]
         for needle in [
             "clients[0].redirect_uris: a client that uses authorization_code needs at least one",
             "clients[1].grant_types: refresh_token needs authorization_code",
-            "clients[1].refresh_tokens",
+            "clients[0].refresh_tokens: needs refresh_token in grant_types",
             "clients[2].grant_types: a public client",
             "clients[3].redirect_uris: \"http://app.example/cb\" http is only allowed",
             "clients[3].post_logout_redirect_uris: \"https://app.example/bye#x\" must not have a fragment",
@@ -1899,7 +1899,7 @@ refresh_absolute_secs = 86400
             assert!(e.contains(needle), "{needle} missing in {e}");
         }
         let e = load_clients("[client_defaults.lifetimes]\ncode = 5").unwrap_err();
-        assert!(e.contains("unknown field `code`"), "{e}");
+        assert!(e.contains("found `code`"), "{e}");
     }
 
     #[test]

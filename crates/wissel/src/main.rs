@@ -10,9 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use wissel::config::{self, Config, LogFormat};
 use wissel::{demo, master_key, provision, server};
-use wissel_core::model::{
-    Client, ClientAuthMethod, Credentials, PkceRule, Profile, SigningAlg, User, default_oidc_scopes,
-};
+use wissel_core::model::{Client, ClientAuthMethod, Credentials, GrantType, SigningAlg, User};
 use wissel_core::ports::{Clock, GrantStore, KeyStore, RegistryStore, SystemClock};
 use wissel_crypto::keys::MasterKey;
 use wissel_crypto::secret::{digest, generate_id, generate_secret};

@@ -153,8 +153,8 @@ pub async fn start_on(
                     listener,
                     app.into_make_service_with_connect_info::<SocketAddr>(),
                 )
-                    .with_graceful_shutdown(graceful)
-                    .await
+                .with_graceful_shutdown(graceful)
+                .await
                 {
                     tracing::error!(cause = %e, "http server failed");
                 }

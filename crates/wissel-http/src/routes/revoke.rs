@@ -51,6 +51,31 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
             .into());
         }
     }
+    // A refresh token (RFC 7009 §2.1): revoking it revokes its grant, with every access token
+    // issued from it.
+    if value.len() == 43
+        && let Some((rec, _)) = state
+            .store()
+            .find_refresh(&wissel_crypto::secret::digest(value.as_bytes()))
+            .await?
+        && rec.client_id == client.id
+    {
+        let lifetime =
+            wissel_core::flows::code::longest_access_lifetime(&state.registry(), &client);
+        state.revoke_grant(&rec.grant_id, lifetime).await?;
+        state.audit(&AuditEvent {
+            kind: "refresh_token_revoked",
+            outcome: "success".into(),
+            actor: Some(client.id.clone()),
+            client: Some(client.id.clone()),
+            api: rec.api.clone(),
+            subject: Some(rec.subject.clone()),
+            grant: Some(rec.grant_id.clone()),
+            jti: None,
+            request_id: Some(rid.0.clone()),
+        });
+        return Ok(ok());
+    }
     let resolved = tokens::resolve(state, value)
         .await
         .map_err(OAuthError::from)?;
@@ -67,10 +92,14 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
             &rid.0,
         ));
     }
+    Ok(ok())
+}
+
+fn ok() -> Response {
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
-    Ok(resp)
+    resp
 }

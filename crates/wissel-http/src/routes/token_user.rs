@@ -131,13 +131,20 @@ pub(super) async fn authorization_code(
     } else {
         None
     };
+    let login = Login {
+        auth_time: rec.auth_time,
+        amr: &rec.amr,
+        acr: rec.acr.as_deref(),
+        sid: rec.sid.as_deref(),
+        nonce: rec.nonce.as_deref(),
+    };
     let body = respond(
         state,
         client,
         &user,
         &access,
         refresh.as_ref().map(|r| (r, None)),
-        rec.nonce.as_deref(),
+        &login,
     )
     .await?;
     audit(
@@ -221,13 +228,20 @@ pub(super) async fn refresh(
         secret::generate_id(),
         now,
     )?;
+    let login = Login {
+        auth_time: rec.auth_time,
+        amr: &rec.amr,
+        acr: rec.acr.as_deref(),
+        sid: rec.sid.as_deref(),
+        nonce: None,
+    };
     let body = respond(
         state,
         client,
         &user,
         &access,
         Some((&next, Some(&old))),
-        None,
+        &login,
     )
     .await?;
     audit(
@@ -242,6 +256,16 @@ pub(super) async fn refresh(
     Ok(no_store_json(&body))
 }
 
+/// The login behind a grant, for its ID tokens.
+struct Login<'a> {
+    auth_time: i64,
+    amr: &'a [String],
+    acr: Option<&'a str>,
+    sid: Option<&'a str>,
+    /// Only in the ID token of the code exchange (OpenID Connect Core §12.2).
+    nonce: Option<&'a str>,
+}
+
 /// Stores the refresh token (rotating `old` when given), mints the access token and the ID
 /// token, and builds the response. The refresh write comes first: nothing is returned that
 /// depends on an uncommitted write.
@@ -251,7 +275,7 @@ async fn respond(
     user: &User,
     access: &AccessToken,
     refresh: Option<(&RefreshRecord, Option<&Digest>)>,
-    nonce: Option<&str>,
+    login: &Login<'_>,
 ) -> Result<Value, HttpError> {
     let refresh_value = match refresh {
         None => None,
@@ -296,26 +320,17 @@ async fn respond(
         body["refresh_token"] = Value::String(r);
     }
     if access.scope.contains("openid") {
-        let (auth_time, amr, acr, sid) = match refresh {
-            Some((r, _)) => (
-                r.auth_time,
-                r.amr.as_slice(),
-                r.acr.as_deref(),
-                r.sid.as_deref(),
-            ),
-            None => (0, &[][..], None, None),
-        };
         let id = mint_id_token(
             state,
             &IdTokenInput {
                 client_id: &client.id,
                 user,
                 scope: &access.scope,
-                auth_time,
-                nonce,
-                acr,
-                amr,
-                sid,
+                auth_time: login.auth_time,
+                nonce: login.nonce,
+                acr: login.acr,
+                amr: login.amr,
+                sid: login.sid,
                 access_token: &access_value,
                 lifetime: client.lifetimes.id_token,
             },

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
+mod browser;
+mod code_flow;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +25,7 @@ const BACKEND_SECRET: &str = "backend-secret-0123456789abcdef-0123456789";
 const OTHER_SECRET: &str = "other-secret-0123456789abcdef-0123456789ab";
 const ORDERS_SECRET: &str = "orders-secret-0123456789abcdef-0123456789a";
 const BILLING_SECRET: &str = "billing-secret-0123456789abcdef-012345678";
+const WEBAPP_SECRET: &str = "webapp-secret-0123456789abcdef-0123456789a";
 
 /// A clock the test moves.
 struct TestClock(AtomicI64);
@@ -126,9 +130,50 @@ scopes = ["orders:read"]
 client = "signer"
 api = "orders-api"
 scopes = ["orders:read"]
+[[clients]]
+id = "webapp"
+name = "Web App"
+secret = "{WEBAPP_SECRET}"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["https://webapp.example/cb", "http://127.0.0.1/cb"]
+post_logout_redirect_uris = ["https://webapp.example/bye", "http://127.0.0.1/bye"]
+[[clients]]
+id = "public-app"
+name = "Public App"
+auth_method = "none"
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["http://127.0.0.1/cb", "com.example.app:/cb"]
+[[clients]]
+id = "plain-app"
+name = "Plain App"
+secret = "{WEBAPP_SECRET}"
+pkce = "plain_allowed"
+grant_types = ["authorization_code"]
+redirect_uris = ["https://plain.example/cb"]
+[[clients]]
+id = "trusted-app"
+name = "Trusted App"
+secret = "{WEBAPP_SECRET}"
+require_consent = false
+refresh_tokens = true
+grant_types = ["authorization_code", "refresh_token"]
+redirect_uris = ["https://trusted.example/cb"]
+[[links]]
+client = "webapp"
+api = "orders-api"
+scopes = ["orders:read", "orders:write"]
 [[users]]
 username = "alice"
 password = "alice-password"
+claims = {{ name = "Alice Example", given_name = "Alice", email = "alice@example.org", email_verified = true }}
+[[users]]
+username = "bob"
+password = "bob-password"
+claims = {{ name = "Bob Example" }}
+[[users]]
+username = "carol"
+password = "carol-password"
+disabled = true
 [[authorizations]]
 user = "alice"
 api = "orders-api"

@@ -607,6 +607,13 @@ pub fn client_problems(client: &Client) -> Vec<(&'static str, String)> {
             }
         }
     }
+    if client.is_public() && !client.require_consent {
+        out.push((
+            "require_consent",
+            "a public client cannot skip consent: its identity cannot be verified (RFC 8252 §8.6)"
+                .into(),
+        ));
+    }
     if client.is_public() && client.pkce != PkceRule::S256Required {
         out.push((
             "pkce",

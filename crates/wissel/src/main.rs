@@ -394,10 +394,33 @@ async fn set_disabled(config: &Path, username: &str, disabled: bool) -> anyhow::
         return Ok(());
     }
     user.disabled = disabled;
-    if !store.update_user(&user, SystemClock.now()).await? {
+    let now = SystemClock.now();
+    if !store.update_user(&user, now).await? {
         anyhow::bail!("there is no user {username:?}");
     }
-    println!("user {username} {word}");
+    if disabled {
+        // Their sessions end and every grant is revoked: refresh tokens stop at once, access
+        // tokens on every node within the sync interval.
+        for s in store.sessions_of(&user.subject, now).await? {
+            store.end_session_by_sid(&user.subject, &s.sid).await?;
+        }
+        let grants = store.live_grants(&user.subject, None, None, now).await?;
+        for g in &grants {
+            let revocation = wissel_core::model::Revocation {
+                kind: wissel_core::model::RevocationKind::Grant,
+                id: g.id.clone(),
+                // Access tokens live at most a day (config bound).
+                expires_at: now.saturating_add(86_400),
+            };
+            store.revoke_grant(&revocation, now).await?;
+        }
+        println!(
+            "user {username} {word}; sessions ended, {} grant(s) revoked",
+            grants.len()
+        );
+    } else {
+        println!("user {username} {word}");
+    }
     Ok(())
 }
 
@@ -415,6 +438,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .parse()
                 .with_context(|| format!("--listen {listen}"))?;
             config.issuer = format!("http://{listen}");
+            config.login.secure_cookies = wissel::config::cookies_must_be_secure(&config.issuer);
+            config.login.demo_rp = true;
+            // The built-in relying party lives at this address, whatever the file says.
+            for c in &mut config.declared.clients {
+                if c.id == wissel_http::routes::DEMO_CLIENT_ID {
+                    c.redirect_uris = vec![format!(
+                        "{}{}",
+                        config.issuer,
+                        wissel_http::routes::DEMO_CALLBACK_PATH
+                    )];
+                    c.post_logout_redirect_uris =
+                        vec![format!("{}{}", config.issuer, wissel_http::routes::DEMO_PATH)];
+                }
+            }
             init_logging(config.log_format, "warn,wissel=info");
             let text = std::fs::read_to_string(&file)?;
             let secrets = demo::secrets(&text)?;

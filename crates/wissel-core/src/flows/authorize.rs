@@ -507,6 +507,219 @@ mod tests {
         }
     }
 
+    struct P(Vec<(&'static str, String)>);
+    impl Params for P {
+        fn one(&self, name: &str) -> Option<&str> {
+            let mut it = self.0.iter().filter(|(k, _)| *k == name);
+            match (it.next(), it.next()) {
+                (Some((_, v)), None) => Some(v.as_str()),
+                _ => None,
+            }
+        }
+        fn repeated(&self, name: &str) -> bool {
+            self.0.iter().filter(|(k, _)| *k == name).count() > 1
+        }
+        fn repeated_names(&self) -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for (k, _) in &self.0 {
+                if self.repeated(k) && !out.iter().any(|o| o == k) {
+                    out.push((*k).to_owned());
+                }
+            }
+            out
+        }
+    }
+
+    fn registry() -> Registry {
+        use crate::model::{ClientAuthMethod, Credentials, SigningAlg};
+        let creds = |m| Credentials {
+            method: m,
+            secret_sha256: None,
+            jwks: None,
+            jwks_uri: None,
+            assertion_alg: SigningAlg::ES256,
+        };
+        let mut web = Client::new(
+            "web",
+            "Web",
+            creds(ClientAuthMethod::ClientSecretBasic),
+            vec![GrantType::AuthorizationCode],
+        );
+        web.redirect_uris = vec!["https://web/cb".into(), "https://web/other".into()];
+        let mut public = Client::new(
+            "pub",
+            "Pub",
+            creds(ClientAuthMethod::None),
+            vec![GrantType::AuthorizationCode],
+        );
+        public.redirect_uris = vec!["http://127.0.0.1/cb".into()];
+        let mut cc = Client::new(
+            "cc",
+            "CC",
+            creds(ClientAuthMethod::ClientSecretBasic),
+            vec![GrantType::ClientCredentials],
+        );
+        cc.redirect_uris = vec!["https://cc/cb".into()];
+        Registry::new(1, vec![web, public, cc], vec![], vec![])
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn good(client: &str, uri: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("client_id", client.into()),
+            ("redirect_uri", uri.into()),
+            ("response_type", "code".into()),
+            ("scope", "openid".into()),
+            ("state", "xyz".into()),
+            ("code_challenge", CHALLENGE.into()),
+            ("code_challenge_method", "S256".into()),
+        ]
+    }
+
+    fn outcome(params: Vec<(&'static str, String)>) -> Result<AuthRequest, AuthorizeError> {
+        validate(&registry(), &P(params)).map(|(_, r)| r)
+    }
+
+    fn redirect_code(r: Result<AuthRequest, AuthorizeError>) -> &'static str {
+        match r {
+            Err(AuthorizeError::Redirect(to, e)) => {
+                assert!(
+                    to.redirect_uri.starts_with("https://web/")
+                        || to.redirect_uri.starts_with("http://127.0.0.1")
+                );
+                e.code.as_str()
+            }
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_and_redirect_uri_problems_are_pages_never_redirects() {
+        let page = |r: Result<AuthRequest, AuthorizeError>| match r {
+            Err(AuthorizeError::Page(kind, _)) => kind,
+            other => panic!("expected a page, got {other:?}"),
+        };
+        let mut p = good("nobody", "https://web/cb");
+        assert_eq!(page(outcome(p.clone())), PageError::UnknownClient);
+        p = good("web", "https://web/cb");
+        p.push(("client_id", "web".into()));
+        assert_eq!(page(outcome(p)), PageError::UnknownClient);
+        p = good("web", "https://evil/cb");
+        assert_eq!(page(outcome(p)), PageError::BadRedirectUri);
+        p = good("web", "https://web/cb");
+        p.retain(|(k, _)| *k != "redirect_uri");
+        assert_eq!(
+            page(outcome(p)),
+            PageError::BadRedirectUri,
+            "two registered: must name one"
+        );
+        p = good("web", "https://web/cb");
+        p.push(("redirect_uri", "https://web/cb".into()));
+        assert_eq!(page(outcome(p)), PageError::BadRedirectUri);
+        // Even with everything else wrong, a bad redirect URI is a page.
+        let p = vec![
+            ("client_id", "web".to_owned()),
+            ("redirect_uri", "https://web/cb/".into()),
+        ];
+        assert_eq!(page(outcome(p)), PageError::BadRedirectUri);
+    }
+
+    #[test]
+    fn later_problems_go_to_the_client_with_state() {
+        let with = |k: &'static str, v: &str| {
+            let mut p = good("web", "https://web/cb");
+            p.retain(|(n, _)| *n != k);
+            if !v.is_empty() {
+                p.push((k, v.into()));
+            }
+            outcome(p)
+        };
+        assert_eq!(redirect_code(with("response_type", "")), "invalid_request");
+        assert_eq!(
+            redirect_code(with("response_type", "token")),
+            "unsupported_response_type"
+        );
+        assert_eq!(redirect_code(with("scope", "")), "invalid_scope");
+        assert_eq!(
+            redirect_code(with("scope", "openid admin")),
+            "invalid_scope"
+        );
+        assert_eq!(redirect_code(with("code_challenge", "")), "invalid_request");
+        assert_eq!(
+            redirect_code(with("code_challenge_method", "plain")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_code(with("code_challenge_method", "S512")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_code(with("code_challenge", "short")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_code(with("prompt", "none login")),
+            "invalid_request"
+        );
+        assert_eq!(redirect_code(with("max_age", "-1")), "invalid_request");
+        assert_eq!(
+            redirect_code(with("response_mode", "jwt")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_code(with("request", "eyJ.x.y")),
+            "request_not_supported"
+        );
+        assert_eq!(
+            redirect_code(with("request_uri", "https://x")),
+            "request_uri_not_supported"
+        );
+        assert_eq!(
+            redirect_code(with("resource", "https://unknown/")),
+            "invalid_target"
+        );
+        assert_eq!(
+            redirect_code(with("nonce", &"n".repeat(MAX_PARAM_LEN + 1))),
+            "invalid_request"
+        );
+        let mut p = good("web", "https://web/cb");
+        p.push(("scope", "openid".into()));
+        assert_eq!(redirect_code(outcome(p)), "invalid_request");
+        match with("response_type", "") {
+            Err(AuthorizeError::Redirect(to, _)) => assert_eq!(to.state.as_deref(), Some("xyz")),
+            other => panic!("{other:?}"),
+        }
+        let mut p = good("cc", "https://cc/cb");
+        p.retain(|(k, _)| *k != "state");
+        assert!(matches!(
+            outcome(p),
+            Err(AuthorizeError::Redirect(_, e)) if e.code.as_str() == "unauthorized_client"
+        ));
+    }
+
+    #[test]
+    fn a_valid_request_is_recorded() {
+        let mut p = good("pub", "http://127.0.0.1:4567/cb");
+        p.push(("prompt", "login consent".into()));
+        p.push(("max_age", "60".into()));
+        p.push(("ui_locales", "nl en".into()));
+        p.push(("response_mode", "form_post".into()));
+        let r = outcome(p).unwrap();
+        assert_eq!(r.redirect_uri, "http://127.0.0.1:4567/cb");
+        assert!(r.redirect_uri_given);
+        assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
+        assert_eq!(r.code_challenge_method, Some(PkceMethod::S256));
+        assert!(r.prompt.login && r.prompt.consent);
+        assert_eq!(r.max_age, Some(60));
+        assert_eq!(r.ui_locales, ["nl", "en"]);
+        assert_eq!(r.response_mode, ResponseMode::FormPost);
+        // A public client cannot go without PKCE.
+        let mut p = good("pub", "http://127.0.0.1/cb");
+        p.retain(|(k, _)| !k.starts_with("code_challenge"));
+        assert_eq!(redirect_code(outcome(p)), "invalid_request");
+    }
+
     #[test]
     fn prompt_values() {
         assert_eq!(parse_prompt(None), Ok(Prompt::default()));

@@ -448,8 +448,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         config.issuer,
                         wissel_http::routes::DEMO_CALLBACK_PATH
                     )];
-                    c.post_logout_redirect_uris =
-                        vec![format!("{}{}", config.issuer, wissel_http::routes::DEMO_PATH)];
+                    c.post_logout_redirect_uris = vec![format!(
+                        "{}{}",
+                        config.issuer,
+                        wissel_http::routes::DEMO_PATH
+                    )];
                 }
             }
             init_logging(config.log_format, "warn,wissel=info");

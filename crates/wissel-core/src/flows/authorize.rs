@@ -409,16 +409,19 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, &'static str> {
 
 /// True when the user must (re)authenticate for this request: no session, `prompt=login` not yet
 /// satisfied since the request began, or a `max_age` the session's login is older than.
+/// `request_started` is when the pending request began, once it has been to our login page;
+/// `None` at the authorization endpoint itself, where any existing login predates the request
+/// (times are whole seconds: a login in the same second must not count as a new one).
 pub fn needs_login(
     req: &AuthRequest,
     session: Option<&Session>,
-    request_started: i64,
+    request_started: Option<i64>,
     now: i64,
 ) -> bool {
     let Some(s) = session else {
         return true;
     };
-    if req.prompt.login && s.auth_time < request_started {
+    if req.prompt.login && request_started.is_none_or(|t| s.auth_time < t) {
         return true;
     }
     matches!(req.max_age, Some(max) if now.saturating_sub(s.auth_time) > max)

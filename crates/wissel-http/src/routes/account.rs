@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn dates_are_civil() {
         assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::when(1_795_350_300), "2026-11-21 12:25 UTC");
+        assert_eq!(super::when(1_795_350_300), "2026-11-22 12:25 UTC");
         assert_eq!(super::when(951_782_400), "2000-02-29 00:00 UTC");
     }
 }

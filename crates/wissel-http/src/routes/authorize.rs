@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::Extension;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::response::Response;
@@ -38,6 +38,12 @@ pub(super) async fn read_params(
     state: &AppState,
     req: Request<Body>,
 ) -> Result<ParamList, &'static str> {
+    let raw = read_raw(state, req).await?;
+    ParamList::parse(&raw).ok_or("the request has too many or too long parameters")
+}
+
+/// The form body or query of a browser request, bounded in size.
+async fn read_raw(state: &AppState, req: Request<Body>) -> Result<Bytes, &'static str> {
     if req.method() == Method::POST {
         let ct = req
             .headers()
@@ -53,17 +59,30 @@ pub(super) async fn read_params(
         {
             return Err("the form must be application/x-www-form-urlencoded");
         }
-        let body = read_body(req, state.settings().max_body_bytes)
+        read_body(req, state.settings().max_body_bytes)
             .await
-            .map_err(|_| "the request is too large")?;
-        ParamList::parse(&body).ok_or("the request has too many or too long parameters")
+            .map_err(|_| "the request is too large")
     } else {
         let q = req.uri().query().unwrap_or("");
         if q.len() > state.settings().max_body_bytes {
             return Err("the request is too large");
         }
-        ParamList::parse(q.as_bytes()).ok_or("the request has too many or too long parameters")
+        Ok(Bytes::copy_from_slice(q.as_bytes()))
     }
+}
+
+/// The parameters of an authorization request. A value longer than any parameter may be is cut
+/// to just past that length (never to it), so that `validate` still refuses it as too long: at
+/// the client once the redirect URI is known (RFC 6749 §4.1.2.1), rather than always on a page.
+fn authorization_params(raw: &[u8]) -> Option<ParamList> {
+    ParamList::parse(raw).or_else(|| {
+        let mut clipped = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(raw) {
+            let end = v.ceil_char_boundary(authorize::MAX_PARAM_LEN + 1);
+            clipped.append_pair(&k, v.get(..end).unwrap_or_default());
+        }
+        ParamList::parse(clipped.finish().as_bytes())
+    })
 }
 
 fn internal_page(
@@ -110,7 +129,9 @@ pub(super) async fn authorize(
     req: Request<Body>,
 ) -> Response {
     let headers = req.headers().clone();
-    let params = match read_params(&state, req).await {
+    let params = match read_raw(&state, req).await.and_then(|raw| {
+        authorization_params(&raw).ok_or("the request has too many or too long parameters")
+    }) {
         Ok(p) => p,
         Err(detail) => {
             return error_page(
@@ -161,7 +182,7 @@ async fn proceed(
 ) -> Result<Response, InternalError> {
     let now = state.now();
     let session = browser::session(state, headers).await?;
-    let started = interaction.map_or(now, |i| i.created_at);
+    let started = interaction.map(|i| i.created_at);
     let to = reply_to(&request);
     if authorize::needs_login(&request, session.as_ref().map(|(s, _)| s), started, now) {
         if request.prompt.none {
@@ -401,7 +422,7 @@ fn expired_page(state: &AppState, headers: &HeaderMap, rid: &RequestId) -> Respo
     )
 }
 
-fn client_name<'a>(client: Option<&'a std::sync::Arc<Client>>) -> &'a str {
+fn client_name(client: Option<&std::sync::Arc<Client>>) -> &str {
     client.map_or("", |c| c.name.as_str())
 }
 

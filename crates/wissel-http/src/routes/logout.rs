@@ -86,7 +86,11 @@ fn check(state: &AppState, p: &ParamList) -> Result<Request_, &'static str> {
             let c = client
                 .as_ref()
                 .ok_or("post_logout_redirect_uri needs id_token_hint or client_id")?;
-            if !c.post_logout_redirect_uris.iter().any(|r| r == uri) {
+            // The same matching as redirect URIs: exact, with any port for loopback IPs.
+            if !wissel_core::flows::authorize::redirect_uri_matches(
+                &c.post_logout_redirect_uris,
+                uri,
+            ) {
                 return Err("post_logout_redirect_uri is not registered for this client");
             }
             Some(uri.to_owned())

@@ -1320,10 +1320,19 @@ async fn discovery_jwks_and_operations() {
         assert_eq!(m["token_endpoint"], n.url("/token"));
         assert_eq!(m["introspection_endpoint"], n.url("/introspect"));
         assert_eq!(m["revocation_endpoint"], n.url("/revoke"));
-        assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            m["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(m["authorization_endpoint"], n.url("/authorize"));
+        assert_eq!(m["userinfo_endpoint"], n.url("/userinfo"));
+        assert_eq!(m["end_session_endpoint"], n.url("/logout"));
+        assert_eq!(m["response_types_supported"], json!(["code"]));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert!(
-            m.get("authorization_endpoint").is_none(),
-            "not implemented yet, so not listed"
+            m.get("device_authorization_endpoint").is_none()
+                && m.get("registration_endpoint").is_none(),
+            "only what exists is listed"
         );
     }
     let jwks: Value = http()
@@ -1536,8 +1545,8 @@ fn binary_check_config_and_apply() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(run(&["check-config", good.to_str().unwrap()]).contains("valid"));
-    assert!(run(&["apply", good.to_str().unwrap()]).contains("13 created, 0 updated, 0 unchanged"));
-    assert!(run(&["apply", good.to_str().unwrap()]).contains("0 created, 0 updated, 13 unchanged"));
+    assert!(run(&["apply", good.to_str().unwrap()]).contains("20 created, 0 updated, 0 unchanged"));
+    assert!(run(&["apply", good.to_str().unwrap()]).contains("0 created, 0 updated, 20 unchanged"));
     assert!(
         dir.join("wissel.db").exists(),
         "the SQLite path is relative to the configuration file"
@@ -1552,6 +1561,79 @@ fn binary_check_config_and_apply() {
     run(&["keys", "rotate", "--config", good.to_str().unwrap()]);
     let keys = run(&["keys", "list", "--config", good.to_str().unwrap()]);
     assert!(keys.contains("active") && keys.contains("next"), "{keys}");
+
+    // Users: create (password from a file), refuse a taken name, change the password, disable.
+    let cfg = good.to_str().unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "dave-password-1\n").unwrap();
+    let out = run(&[
+        "user",
+        "create",
+        "dave",
+        "--config",
+        cfg,
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--claim",
+        "name=Dave Example",
+        "--group",
+        "staff",
+    ]);
+    assert!(
+        !out.contains("dave-password-1"),
+        "never print a password: {out}"
+    );
+    let dup = std::process::Command::new(bin)
+        .args([
+            "user",
+            "create",
+            "dave",
+            "--config",
+            cfg,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .env("WISSEL_MASTER_KEY", master().0)
+        .output()
+        .unwrap();
+    assert_eq!(dup.status.code(), Some(1), "a taken username is refused");
+    std::fs::write(&pw, "dave-password-2\n").unwrap();
+    run(&[
+        "user",
+        "passwd",
+        "dave",
+        "--config",
+        cfg,
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(run(&["user", "disable", "dave", "--config", cfg]).contains("disabled"));
+    assert!(run(&["user", "enable", "dave", "--config", cfg]).contains("enabled"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hash, disabled): (String, bool) = rt.block_on(async {
+        use sqlx::Row;
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("wissel.db").display()))
+                .await
+                .unwrap();
+        let row = sqlx::query("SELECT data FROM users WHERE username = 'dave'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let doc: Value = serde_json::from_str(&row.get::<String, _>(0)).unwrap();
+        (
+            doc["password_hash"].as_str().unwrap().to_owned(),
+            doc["disabled"].as_bool().unwrap_or(false),
+        )
+    });
+    assert!(wissel_crypto::password::verify_password(
+        "dave-password-2",
+        &hash
+    ));
+    assert!(!disabled);
 }
 
 /// `wissel demo` serves, and its printed walk-through works when pasted into bash.
@@ -1642,5 +1724,175 @@ fn demo_walkthrough_works_as_printed() {
         text.lines()
             .any(|l| l.starts_with("eyJ") && l.split('.').count() == 3),
         "{text}"
+    );
+}
+
+/// The browser flow across two nodes of one PostgreSQL: the request starts at A, the login and
+/// consent happen at B, the code is redeemed at B; a replay at A revokes what B issued; refresh
+/// reuse across nodes revokes the family.
+#[tokio::test]
+async fn code_flow_across_two_nodes_on_postgresql() {
+    use code_flow::{Browser, interaction_of, location, query_of};
+    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL")
+        .map_err(|_| ())
+        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
+    else {
+        notice("WISSEL_TEST_POSTGRES_URL is not set; the two-node code-flow test is skipped");
+        return;
+    };
+    let name = unique("wissel_e2e");
+    let pool = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&name);
+    let a = start_node(Some(url.to_string()), Arc::new(SystemClock)).await;
+    let b = start_node_as(
+        Some(url.to_string()),
+        Arc::new(SystemClock),
+        Some(&a.base),
+        false,
+    )
+    .await;
+    let at_b = |u: &str| u.replacen(&a.base, &b.base, 1);
+
+    let verifier = "two-nodes-verifier-0123456789-0123456789-0123456789";
+    let challenge = wissel_crypto::pkce::s256(verifier);
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "webapp"),
+            ("redirect_uri", "https://webapp.example/cb"),
+            ("scope", "openid offline_access"),
+            ("state", "st"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let mut browser = Browser::default();
+    let to = location(&browser.get(&a.url(&format!("/authorize?{q}"))).await);
+    assert!(to.contains("/login?"), "{to}");
+    let i = interaction_of(&to);
+    let csrf = browser.csrf();
+    let r = browser
+        .post(
+            &b.url("/login"),
+            &[
+                ("i", &i),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ],
+        )
+        .await;
+    let to = location(&r);
+    assert!(to.contains("/consent?"), "{to}");
+    assert_eq!(browser.get(&at_b(&to)).await.status(), StatusCode::OK);
+    let r = browser
+        .post(
+            &b.url("/consent"),
+            &[("i", &i), ("csrf", &csrf), ("decision", "allow")],
+        )
+        .await;
+    let to = location(&r);
+    let code = query_of(&to)["code"].clone();
+
+    let redeem = |n: &Node| {
+        let url = n.url("/token");
+        let code = code.clone();
+        async move {
+            http()
+                .post(url)
+                .basic_auth("webapp", Some(WEBAPP_SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "https://webapp.example/cb"),
+                    ("code_verifier", verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = redeem(&b).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let t: Value = first.json().await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        b.introspect_as(("webapp", WEBAPP_SECRET), &access).await["active"],
+        true
+    );
+    let replay = redeem(&a).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    // B learns of the revocation within the sync interval.
+    let started = Instant::now();
+    while b.introspect_as(("webapp", WEBAPP_SECRET), &access).await["active"] == true {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the replay at A must deactivate B's token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refresh = |n: &Node, rt: String| {
+        let url = n.url("/token");
+        async move {
+            let r = http()
+                .post(url)
+                .basic_auth("webapp", Some(WEBAPP_SECRET))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = refresh(&a, r1).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the family died with the replay"
+    );
+    assert_eq!(body["error"], "invalid_grant");
+    // A second code (consent is remembered, the session is shared): refresh at B, reuse at A.
+    let to = location(&browser.get(&a.url(&format!("/authorize?{q}"))).await);
+    let code = query_of(&to)["code"].clone();
+    let t: Value = http()
+        .post(a.url("/token"))
+        .basic_auth("webapp", Some(WEBAPP_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://webapp.example/cb"),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(&b, r1.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r2 = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(&a, r1).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "reuse of a rotated token");
+    let (status, _) = refresh(&b, r2).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "reuse revoked the whole family"
     );
 }

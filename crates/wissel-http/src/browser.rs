@@ -22,7 +22,7 @@ const TOUCH_EVERY: i64 = 60;
 
 /// The cookie names: with the `__Host-` prefix (Secure, no Domain, Path=/) when cookies are
 /// secure, so that no sibling host can plant them.
-fn names(secure: bool) -> (&'static str, &'static str) {
+pub(crate) fn names(secure: bool) -> (&'static str, &'static str) {
     if secure {
         ("__Host-wissel-session", "__Host-wissel-csrf")
     } else {

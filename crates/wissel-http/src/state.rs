@@ -323,6 +323,20 @@ impl AppState {
         Ok(fresh)
     }
 
+    /// Revokes a grant of `client_id`, remembering the revocation as long as that client's access
+    /// tokens can live (a day, the configured maximum, for a client that is gone).
+    pub async fn revoke_client_grant(
+        &self,
+        grant_id: &str,
+        client_id: &str,
+    ) -> Result<bool, InternalError> {
+        let registry = self.registry();
+        let lifetime = registry.client(client_id).map_or(86_400, |c| {
+            wissel_core::flows::code::longest_access_lifetime(&registry, c)
+        });
+        self.revoke_grant(grant_id, lifetime).await
+    }
+
     /// True when the token or its grant has been revoked.
     pub fn is_revoked(&self, token: &AccessToken) -> bool {
         self.0.revoked.contains(token)

@@ -10,7 +10,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use wissel_core::InternalError;
 use wissel_core::flows::authorize::Params;
-use wissel_core::flows::code::longest_access_lifetime;
 use wissel_core::ports::AuditEvent;
 
 use super::authorize::{account_login, read_params};
@@ -213,16 +212,12 @@ pub(super) async fn revoke_consent(
             .delete_consent(&user.subject, client_id)
             .await?;
         let now = state.now();
-        let registry = state.registry();
-        let lifetime = registry
-            .client(client_id)
-            .map_or(3600, |c| longest_access_lifetime(&registry, c));
         for g in state
             .store()
             .live_grants(&user.subject, Some(client_id), None, now)
             .await?
         {
-            state.revoke_grant(&g.id, lifetime).await?;
+            state.revoke_client_grant(&g.id, &g.client_id).await?;
         }
         state.audit(&AuditEvent {
             kind: "consent_revoked",
@@ -268,34 +263,27 @@ pub(super) async fn end_session(
         );
     };
     if sid == current.sid {
-        let mut resp = see_other(&state.settings().endpoint(super::logout::LOGOUT_PATH));
-        return match super::logout::end_session(&state, &headers, &mut resp).await {
-            Ok(()) => {
-                let mut done = pages::logged_out(
-                    StatusCode::OK,
-                    &pages::LoggedOutView {
-                        chrome: chrome(&state, browser::locale(&state, &[], &headers)),
-                    },
-                );
-                browser::clear_session(&mut done, &state);
-                done
-            }
+        // Ending this browser's own session is a logout.
+        let mut done = pages::logged_out(
+            StatusCode::OK,
+            &pages::LoggedOutView {
+                chrome: chrome(&state, browser::locale(&state, &[], &headers)),
+            },
+        );
+        return match super::logout::end_session(&state, &headers, &mut done).await {
+            Ok(()) => done,
             Err(e) => failed(&state, &headers, &rid, &e),
         };
     }
     let result: Result<(), InternalError> = async {
         if state.store().end_session_by_sid(&user.subject, sid).await? {
             let now = state.now();
-            let registry = state.registry();
             for g in state
                 .store()
                 .live_grants(&user.subject, None, Some(sid), now)
                 .await?
             {
-                let lifetime = registry
-                    .client(&g.client_id)
-                    .map_or(3600, |c| longest_access_lifetime(&registry, c));
-                state.revoke_grant(&g.id, lifetime).await?;
+                state.revoke_client_grant(&g.id, &g.client_id).await?;
             }
         }
         Ok(())

@@ -652,12 +652,7 @@ async fn login(
 /// Makes the request's headers carry the new session cookie, so that what follows in this
 /// request sees the session just started.
 fn set_request_cookies(state: &AppState, headers: &mut HeaderMap, session: &str, csrf: &str) {
-    let secure = state.settings().login.secure_cookies;
-    let (s, c) = if secure {
-        ("__Host-wissel-session", "__Host-wissel-csrf")
-    } else {
-        ("wissel-session", "wissel-csrf")
-    };
+    let (s, c) = browser::names(state.settings().login.secure_cookies);
     headers.remove(header::COOKIE);
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{s}={session}; {c}={csrf}")) {
         headers.insert(header::COOKIE, v);

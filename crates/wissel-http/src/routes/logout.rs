@@ -146,12 +146,7 @@ pub(super) async fn end_session(
             .live_grants(&s.subject, None, Some(&s.sid), now)
             .await?
         {
-            let lifetime = state
-                .registry()
-                .client(&g.client_id)
-                .map(|c| wissel_core::flows::code::longest_access_lifetime(&state.registry(), c))
-                .unwrap_or(3600);
-            state.revoke_grant(&g.id, lifetime).await?;
+            state.revoke_client_grant(&g.id, &g.client_id).await?;
         }
         state.audit(&AuditEvent {
             kind: "logout",

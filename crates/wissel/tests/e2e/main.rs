@@ -1725,6 +1725,67 @@ fn demo_walkthrough_works_as_printed() {
             .any(|l| l.starts_with("eyJ") && l.split('.').count() == 3),
         "{text}"
     );
+    // Step 9: a person logs in at the demo's relying party with the printed password.
+    let password = script
+        .lines()
+        .find_map(|l| l.split("Password: ").nth(1))
+        .expect("the walk-through prints the demo user's password")
+        .trim()
+        .to_owned();
+    let base = format!("http://{listen}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use code_flow::{Browser, interaction_of, location};
+        let mut b = Browser::default();
+        let page = b
+            .get(&format!("{base}/demo/rp"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let login = page
+            .split("href=\"")
+            .find(|p| p.contains("/authorize?"))
+            .and_then(|p| p.split('"').next())
+            .expect("a log-in link")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&");
+        let to = location(&b.get(&login).await);
+        let i = interaction_of(&to);
+        let csrf = b.csrf();
+        let r = b
+            .post(
+                &format!("{base}/login"),
+                &[
+                    ("i", &i),
+                    ("csrf", &csrf),
+                    ("username", "alice"),
+                    ("password", &password),
+                ],
+            )
+            .await;
+        assert!(location(&r).contains("/consent?"));
+        let r = b
+            .post(
+                &format!("{base}/consent"),
+                &[("i", &i), ("csrf", &csrf), ("decision", "allow")],
+            )
+            .await;
+        let callback = location(&r);
+        assert!(
+            callback.starts_with(&format!("{base}/demo/rp/callback?")),
+            "{callback}"
+        );
+        let shown = b.get(&callback).await.text().await.unwrap();
+        assert!(shown.contains("id=\"demo-id-claims\""), "{shown}");
+        assert!(
+            shown.contains("alice@example.org"),
+            "the ID token's claims are shown: {shown}"
+        );
+    });
 }
 
 /// The browser flow across two nodes of one PostgreSQL: the request starts at A, the login and

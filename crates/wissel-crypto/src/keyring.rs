@@ -120,6 +120,8 @@ struct Verifier {
 /// Every key wissel publishes, the one it signs with, and the JWKS.
 pub struct KeyRing {
     active: Option<SigningKey>,
+    /// The signing key of each additional ID-token algorithm.
+    extra: HashMap<SigningAlg, SigningKey>,
     verifiers: HashMap<String, Verifier>,
     jwks: Value,
 }
@@ -132,7 +134,21 @@ impl KeyRing {
         master: &MasterKey,
         now: i64,
     ) -> Result<Self, CryptoError> {
+        Self::load_with(records, master, now, &[])
+    }
+
+    /// Like [`KeyRing::load`], with additional algorithms whose keys sign only ID tokens (for
+    /// clients registered with another algorithm than the main one). Keys of those algorithms
+    /// form their own sets; every other key belongs to the main set, whose newest active key
+    /// signs everything else.
+    pub fn load_with(
+        records: &[SigningKeyRecord],
+        master: &MasterKey,
+        now: i64,
+        extra_algs: &[SigningAlg],
+    ) -> Result<Self, CryptoError> {
         let mut active: Option<(i64, SigningKey)> = None;
+        let mut extra: HashMap<SigningAlg, (i64, SigningKey)> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for r in records {
@@ -141,9 +157,21 @@ impl KeyRing {
             }
             // During a promotion two keys are briefly active: the most recently activated signs.
             let since = r.activated_at.unwrap_or(r.created_at);
-            if r.state == KeyState::Active && active.as_ref().is_none_or(|(t, _)| since >= *t) {
-                let pkcs8 = master.open(&r.kid, &r.private_key_enc)?;
-                active = Some((since, SigningKey::from_pkcs8(&r.kid, r.alg, &pkcs8)?));
+            if r.state == KeyState::Active {
+                let slot = if extra_algs.contains(&r.alg) {
+                    extra.get(&r.alg)
+                } else {
+                    active.as_ref()
+                };
+                if slot.is_none_or(|(t, _)| since >= *t) {
+                    let pkcs8 = master.open(&r.kid, &r.private_key_enc)?;
+                    let key = (since, SigningKey::from_pkcs8(&r.kid, r.alg, &pkcs8)?);
+                    if extra_algs.contains(&r.alg) {
+                        extra.insert(r.alg, key);
+                    } else {
+                        active = Some(key);
+                    }
+                }
             }
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(r.public_jwk.clone())
                 .map_err(|e| CryptoError::Key(format!("{}: {e}", r.kid)))?;
@@ -160,6 +188,7 @@ impl KeyRing {
         }
         Ok(Self {
             active: active.map(|(_, k)| k),
+            extra: extra.into_iter().map(|(alg, (_, k))| (alg, k)).collect(),
             verifiers,
             jwks: json!({ "keys": published }),
         })
@@ -176,6 +205,15 @@ impl KeyRing {
             .as_ref()
             .ok_or_else(|| CryptoError::Key("no active signing key".into()))?
             .sign(typ, claims)
+    }
+
+    /// The key that signs with `alg`: the main signing key when it has that algorithm, else the
+    /// additional key of that algorithm.
+    pub fn signer_for(&self, alg: SigningAlg) -> Option<&SigningKey> {
+        match &self.active {
+            Some(k) if k.alg == alg => Some(k),
+            _ => self.extra.get(&alg),
+        }
     }
 
     /// The JWKS document.
@@ -202,6 +240,38 @@ impl KeyRing {
 mod tests {
     use super::*;
     use crate::keys::{MasterKey, generate};
+
+    #[test]
+    fn additional_algorithms_sign_only_when_asked() {
+        let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
+        let mut main = record(&mk, "main", SigningAlg::ES256, KeyState::Active);
+        main.activated_at = Some(1);
+        let mut rsa = record(&mk, "rsa", SigningAlg::RS256, KeyState::Active);
+        // Newer than the main key: without the extra set it would take over signing.
+        rsa.activated_at = Some(5);
+        let ring = KeyRing::load_with(&[main.clone(), rsa.clone()], &mk, 10, &[SigningAlg::RS256])
+            .unwrap();
+        assert_eq!(ring.active().unwrap().kid(), "main");
+        assert_eq!(ring.signer_for(SigningAlg::ES256).unwrap().kid(), "main");
+        assert_eq!(ring.signer_for(SigningAlg::RS256).unwrap().kid(), "rsa");
+        assert!(ring.signer_for(SigningAlg::EdDSA).is_none());
+        let t = ring
+            .signer_for(SigningAlg::RS256)
+            .unwrap()
+            .sign("JWT", &serde_json::json!({"sub": "x"}))
+            .unwrap();
+        assert_eq!(
+            ring.verify::<serde_json::Value>(&t, "JWT").unwrap()["sub"],
+            "x",
+            "published and verifiable"
+        );
+        let single = KeyRing::load(&[main, rsa], &mk, 10).unwrap();
+        assert_eq!(
+            single.active().unwrap().kid(),
+            "rsa",
+            "one set: the newest signs"
+        );
+    }
 
     fn record(mk: &MasterKey, kid: &str, alg: SigningAlg, state: KeyState) -> SigningKeyRecord {
         let g = generate(alg, kid).unwrap();

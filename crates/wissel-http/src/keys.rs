@@ -35,19 +35,66 @@ async fn create(
     store.insert_key(&record).await
 }
 
-/// Runs the schedule (or, when `forced`, an immediate rotation) and returns what was done.
+/// Runs the schedule (or, when `forced`, an immediate rotation) for the main key set (algorithm
+/// `alg`, and keys of earlier main algorithms) and for the set of each additional ID-token
+/// algorithm in `extra_algs`, and returns what was done.
 pub async fn rotate(
     store: &dyn Store,
     master: &MasterKey,
     alg: SigningAlg,
+    extra_algs: &[SigningAlg],
     policy: &RotationPolicy,
     now: i64,
     forced: bool,
 ) -> Result<Vec<KeyAction>, InternalError> {
-    let mut keys = store.list_keys().await?;
+    let mut done = rotate_set(store, master, alg, extra_algs, None, policy, now, forced).await?;
+    for extra in extra_algs.iter().filter(|a| **a != alg) {
+        done.extend(
+            rotate_set(
+                store,
+                master,
+                *extra,
+                extra_algs,
+                Some(*extra),
+                policy,
+                now,
+                forced,
+            )
+            .await?,
+        );
+    }
+    Ok(done)
+}
+
+/// The keys of one set: those of algorithm `only`, or (the main set) those of no additional
+/// algorithm.
+fn in_set(k: &SigningKeyRecord, extra_algs: &[SigningAlg], only: Option<SigningAlg>) -> bool {
+    match only {
+        Some(a) => k.alg == a,
+        None => !extra_algs.contains(&k.alg),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rotate_set(
+    store: &dyn Store,
+    master: &MasterKey,
+    alg: SigningAlg,
+    extra_algs: &[SigningAlg],
+    only: Option<SigningAlg>,
+    policy: &RotationPolicy,
+    now: i64,
+    forced: bool,
+) -> Result<Vec<KeyAction>, InternalError> {
+    let load = || async {
+        let mut keys = store.list_keys().await?;
+        keys.retain(|k| in_set(k, extra_algs, only));
+        Ok::<_, InternalError>(keys)
+    };
+    let mut keys = load().await?;
     if forced && !keys.iter().any(|k| k.state == KeyState::Next) {
         create(store, master, alg, KeyState::Next, now).await?;
-        keys = store.list_keys().await?;
+        keys = load().await?;
     }
     let actions = if forced {
         plan_forced(&keys, now, policy)

@@ -112,16 +112,18 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
     /// Lifetime in seconds.
     pub lifetime: i64,
+    /// The client's registered algorithm.
+    pub alg: wissel_core::model::SigningAlg,
 }
 
 /// Signs an ID token with the active key.
 pub fn mint_id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<String, OAuthError> {
     let now = state.now();
     let keys = state.keys();
-    let alg = keys
-        .active()
-        .map(|k| k.alg())
-        .ok_or_else(|| OAuthError::server_error("no active signing key"))?;
+    let signer = keys.signer_for(input.alg).ok_or_else(|| {
+        OAuthError::server_error(format!("no active {} signing key", input.alg.as_str()))
+    })?;
+    let alg = input.alg;
     let claims = IdClaims {
         iss: state.settings().issuer.clone(),
         sub: input.user.subject.clone(),
@@ -137,6 +139,7 @@ pub fn mint_id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Strin
         sid: input.sid.map(str::to_owned),
         extra: released_claims(input.user, input.scope),
     };
-    keys.sign(ID_TOKEN_TYP, &claims)
+    signer
+        .sign(ID_TOKEN_TYP, &claims)
         .map_err(OAuthError::server_error)
 }

@@ -25,6 +25,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The algorithm of newly created signing keys.
     pub signing_alg: SigningAlg,
+    /// Additional algorithms, each with its own key set, that sign only ID tokens (for clients
+    /// registered with them).
+    pub id_token_algs: Vec<SigningAlg>,
     /// The key rotation schedule.
     pub rotation: RotationPolicy,
     /// How often a node checks the store for configuration changes and new revocations: the
@@ -172,7 +175,8 @@ impl AppState {
     ) -> Result<Self, InternalError> {
         let registry = store.load_registry().await?;
         let keys = store.list_keys().await?;
-        let ring = KeyRing::load(&keys, &master, clock.now()).map_err(InternalError::new)?;
+        let ring = KeyRing::load_with(&keys, &master, clock.now(), &settings.id_token_algs)
+            .map_err(InternalError::new)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -367,7 +371,13 @@ impl AppState {
     pub async fn reload(&self) -> Result<(), InternalError> {
         let registry = self.0.store.load_registry().await?;
         let keys = self.0.store.list_keys().await?;
-        let ring = KeyRing::load(&keys, &self.0.master, self.now()).map_err(InternalError::new)?;
+        let ring = KeyRing::load_with(
+            &keys,
+            &self.0.master,
+            self.now(),
+            &self.0.settings.id_token_algs,
+        )
+        .map_err(InternalError::new)?;
         // Two reloads can overlap (the sync tick and the maintenance tick, or a caller): never
         // let the one that read earlier replace what the later one installed.
         let mut current = self.0.registry.write().unwrap_or_else(|p| p.into_inner());

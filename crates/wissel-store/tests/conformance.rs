@@ -403,6 +403,17 @@ async fn key_transitions_are_conditional() {
             "{}",
             db.label
         );
+        // Another algorithm is another key set, with its own next key.
+        let other_alg = SigningKeyRecord {
+            kid: "k3".into(),
+            alg: SigningAlg::RS256,
+            ..key.clone()
+        };
+        assert!(
+            s.insert_key(&other_alg).await.unwrap(),
+            "{}: one next key per algorithm",
+            db.label
+        );
         assert!(
             s.transition_key("k1", KeyState::Next, KeyState::Active, 10, None)
                 .await
@@ -420,7 +431,8 @@ async fn key_transitions_are_conditional() {
                 .await
                 .unwrap()
         );
-        let k = &s.list_keys().await.unwrap()[0];
+        let keys = s.list_keys().await.unwrap();
+        let k = keys.iter().find(|k| k.kid == "k1").unwrap();
         assert_eq!(
             (k.state, k.activated_at, k.retired_at, k.publish_until),
             (KeyState::Retired, Some(10), Some(20), Some(30))

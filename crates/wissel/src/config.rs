@@ -111,6 +111,7 @@ impl Default for RawStorage {
 #[serde(deny_unknown_fields, default)]
 struct RawKeys {
     algorithm: String,
+    id_token_algorithms: Vec<String>,
     master_key_file: Option<PathBuf>,
     rotate_after_secs: i64,
     publish_before_secs: i64,
@@ -120,6 +121,7 @@ impl Default for RawKeys {
     fn default() -> Self {
         Self {
             algorithm: "ES256".into(),
+            id_token_algorithms: Vec::new(),
             master_key_file: None,
             rotate_after_secs: 30 * 86_400,
             publish_before_secs: 86_400,
@@ -388,6 +390,8 @@ pub struct Config {
     pub purge_batch: i64,
     /// Signing algorithm of new keys.
     pub signing_alg: SigningAlg,
+    /// Additional algorithms with their own key sets, for ID tokens only.
+    pub id_token_algs: Vec<SigningAlg>,
     /// The master key file, if configured.
     pub master_key_file: Option<PathBuf>,
     /// Rotation schedule.
@@ -1141,6 +1145,17 @@ fn validate(
     }
     let keys_alg = parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS);
     let signing_alg = keys_alg.unwrap_or_default();
+    let mut id_token_algs: Vec<SigningAlg> = Vec::new();
+    for (i, v) in raw.keys.id_token_algorithms.iter().enumerate() {
+        let key = format!("keys.id_token_algorithms[{i}]");
+        if let Some(alg) = parse_enum(&mut p, &key, v, ALGS) {
+            if Some(alg) == keys_alg || id_token_algs.contains(&alg) {
+                p.add(key, format!("{v} is listed twice (keys.algorithm counts)"));
+            } else {
+                id_token_algs.push(alg);
+            }
+        }
+    }
     if raw.keys.rotate_after_secs < 0 {
         p.add(
             "keys.rotate_after_secs",
@@ -1237,18 +1252,19 @@ fn validate(
             )
             .unwrap_or_default(),
         };
-        // The key ring holds keys of one algorithm: an ID token can only be signed with it.
+        // An ID token is signed by the main key set or by an additional algorithm's set.
         let id_token_alg = match c.id_token_alg.as_deref() {
             None => signing_alg,
             Some(v) => {
                 let alg = parse_enum(&mut p, &format!("{key}.id_token_alg"), v, ALGS);
                 if let (Some(alg), Some(keys_alg)) = (alg, keys_alg)
                     && alg != keys_alg
+                    && !id_token_algs.contains(&alg)
                 {
                     p.add(
                         format!("{key}.id_token_alg"),
                         format!(
-                            "{} differs from keys.algorithm ({}): the signing keys have one algorithm; set both alike",
+                            "{} is neither keys.algorithm ({}) nor in keys.id_token_algorithms: add it there so that wissel keeps keys for it",
                             alg.as_str(),
                             keys_alg.as_str()
                         ),
@@ -1527,6 +1543,7 @@ fn validate(
         metrics: raw.server.metrics,
         purge_batch: raw.storage.purge_batch,
         signing_alg,
+        id_token_algs,
         master_key_file: raw.keys.master_key_file.map(|f| base.join(f)),
         rotation: RotationPolicy {
             rotate_after: raw.keys.rotate_after_secs,
@@ -1836,7 +1853,21 @@ pkce = "S256"
         assert_eq!(c.declared.clients[0].id_token_alg, SigningAlg::EdDSA);
         let e = load_clients(&format!("{base}id_token_alg = \"RS256\"")).unwrap_err();
         assert!(
-            e.contains("clients[0].id_token_alg: RS256 differs from keys.algorithm (ES256)"),
+            e.contains("clients[0].id_token_alg: RS256 is neither keys.algorithm (ES256) nor in keys.id_token_algorithms"),
+            "{e}"
+        );
+        let c = load_clients(&format!(
+            "[keys]\nid_token_algorithms = [\"RS256\"]\n{base}id_token_alg = \"RS256\""
+        ))
+        .unwrap();
+        assert_eq!(c.declared.clients[0].id_token_alg, SigningAlg::RS256);
+        assert_eq!(c.id_token_algs, [SigningAlg::RS256]);
+        let e = load_clients(&format!(
+            "[keys]\nid_token_algorithms = [\"ES256\", \"XX\"]\n{base}"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("keys.id_token_algorithms[0]") && e.contains("keys.id_token_algorithms[1]"),
             "{e}"
         );
         let e = load_clients(&format!("{base}id_token_alg = \"HS256\"")).unwrap_err();

@@ -535,6 +535,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.as_ref(),
                 &master,
                 c.signing_alg,
+                &c.id_token_algs,
                 &c.rotation,
                 SystemClock.now(),
                 true,

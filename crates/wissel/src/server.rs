@@ -108,6 +108,7 @@ pub async fn start_on(
         store.as_ref(),
         &master,
         config.signing_alg,
+        &config.id_token_algs,
         &config.rotation,
         clock.now(),
         false,
@@ -118,6 +119,7 @@ pub async fn start_on(
         issuer: config.issuer.clone(),
         max_body_bytes: config.max_body_bytes,
         signing_alg: config.signing_alg,
+        id_token_algs: config.id_token_algs.clone(),
         rotation: config.rotation,
         sync_interval: config.sync_interval,
         maintenance_interval: config.maintenance_interval,
@@ -195,7 +197,7 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
             }
             _ = maintenance.tick() => {
                 let s = state.settings();
-                match wissel_http::keys::rotate(state.store(), state.master(), s.signing_alg, &s.rotation, state.now(), false).await {
+                match wissel_http::keys::rotate(state.store(), state.master(), s.signing_alg, &s.id_token_algs, &s.rotation, state.now(), false).await {
                     Ok(done) if !done.is_empty() => tracing::info!(actions = ?done, "signing keys rotated"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(cause = %e, "key rotation failed"),

@@ -37,6 +37,12 @@ fn cacheable(value: serde_json::Value, max_age: u32) -> Response {
 
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
     let s = state.settings();
+    let mut id_token_algs = vec![s.signing_alg.as_str()];
+    for a in &s.id_token_algs {
+        if !id_token_algs.contains(&a.as_str()) {
+            id_token_algs.push(a.as_str());
+        }
+    }
     let claims: Vec<&str> = [
         "sub",
         "iss",
@@ -72,7 +78,7 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
             "code_challenge_methods_supported": ["S256", "plain"],
             "scopes_supported": wissel_core::model::OIDC_SCOPES,
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [s.signing_alg.as_str()],
+            "id_token_signing_alg_values_supported": id_token_algs,
             "claims_supported": claims,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "ui_locales_supported": ["en", "nl"],

@@ -333,6 +333,7 @@ async fn respond(
                 sid: login.sid,
                 access_token: &access_value,
                 lifetime: client.lifetimes.id_token,
+                alg: client.id_token_alg,
             },
         )?;
         body["id_token"] = Value::String(id);

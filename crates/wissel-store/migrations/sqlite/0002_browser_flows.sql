@@ -86,3 +86,8 @@ CREATE TABLE login_failures (
     window_start BIGINT NOT NULL
 );
 CREATE INDEX login_failures_window_start ON login_failures (window_start);
+
+-- Each signing algorithm has its own key set (additional algorithms sign ID tokens for clients
+-- registered with them): at most one key waits to sign per algorithm.
+DROP INDEX signing_keys_one_next;
+CREATE UNIQUE INDEX signing_keys_one_next_per_alg ON signing_keys (alg) WHERE state = 'next';

@@ -2464,3 +2464,73 @@ async fn logout_open_redirects_and_withdrawn_consent() {
     assert!(location(&r).contains("/consent?"));
     n.server.shutdown().await;
 }
+
+/// A client registered with another ID-token algorithm than the server's main one gets its ID
+/// tokens signed by that algorithm's own key set, published in the JWKS; access tokens keep the
+/// main algorithm.
+#[tokio::test]
+async fn id_tokens_use_the_clients_registered_algorithm() {
+    let n = super::start_node_edited(None, Arc::new(SystemClock), None, false, |text| {
+        text.replacen(
+            "[server]",
+            "[keys]\nid_token_algorithms = [\"RS256\"]\n[server]",
+            1,
+        )
+        .replacen(
+            "id = \"webapp\"\n",
+            "id = \"webapp\"\nid_token_alg = \"RS256\"\n",
+            1,
+        )
+    })
+    .await;
+    let meta: Value = http()
+        .get(n.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["id_token_signing_alg_values_supported"],
+        json!(["ES256", "RS256"])
+    );
+    let mut b = Browser::default();
+    let (code, verifier) = webapp_code(&n, &mut b, "openid profile").await;
+    let t = redeem(&n, &code, &verifier).await;
+    let id_token = str_of(&t, "id_token");
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let access_header = jsonwebtoken::decode_header(str_of(&t, "access_token")).unwrap();
+    assert_eq!(access_header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwks: jsonwebtoken::jwk::JwkSet = http()
+        .get(n.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the RS256 key is published");
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["webapp"]);
+    v.set_issuer(&[n.base.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["nonce"], "nn");
+    // at_hash with the ID token's own hash (SHA-256 for RS256).
+    assert_eq!(
+        claims["at_hash"],
+        wissel_crypto::pkce::left_half_hash(
+            str_of(&t, "access_token"),
+            wissel_core::model::SigningAlg::RS256
+        )
+    );
+}

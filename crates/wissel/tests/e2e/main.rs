@@ -253,6 +253,17 @@ async fn start_node_as(
     issuer: Option<&str>,
     tls: bool,
 ) -> Node {
+    start_node_edited(storage, clock, issuer, tls, |t| t).await
+}
+
+/// A node whose configuration text is first passed through `edit`.
+async fn start_node_edited(
+    storage: Option<String>,
+    clock: Arc<dyn Clock>,
+    issuer: Option<&str>,
+    tls: bool,
+    edit: impl FnOnce(String) -> String,
+) -> Node {
     let dir = std::env::temp_dir().join(unique("wissel_e2e"));
     std::fs::create_dir_all(&dir).unwrap();
     let storage =
@@ -271,7 +282,7 @@ async fn start_node_as(
         &format!("{tls_table}[storage]"),
         1,
     );
-    let config = Config::from_toml(&text, &dir).unwrap();
+    let config = Config::from_toml(&edit(text), &dir).unwrap();
     let server = server::start_on(&config, listener, master().1, clock)
         .await
         .unwrap();
@@ -1395,6 +1406,7 @@ async fn key_rotation_keeps_old_tokens_valid() {
         state.store(),
         state.master(),
         SigningAlg::EdDSA,
+        &s.id_token_algs,
         &s.rotation,
         state.now(),
         true,

@@ -91,13 +91,7 @@ impl FromRequest<AppState> for OAuthForm {
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.settings().max_body_bytes;
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        if !is_form(req.headers()) {
             return Err(OAuthError::invalid_request(
                 "content type must be application/x-www-form-urlencoded",
             )
@@ -106,6 +100,19 @@ impl FromRequest<AppState> for OAuthForm {
         let bytes = read_body(req, limit).await?;
         Ok(Self::parse(&bytes)?)
     }
+}
+
+/// True when the request's content type is `application/x-www-form-urlencoded` (any
+/// parameters, such as a charset, allowed).
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Reads a request body of at most `limit` bytes: 413 beyond it.

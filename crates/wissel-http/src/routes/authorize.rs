@@ -21,7 +21,7 @@ use wissel_core::{ErrorCode, InternalError, OAuthError};
 use wissel_crypto::secret;
 
 use crate::browser::{self, chrome, error_page, reply, see_other};
-use crate::form::{ParamList, read_body};
+use crate::form::{ParamList, is_form, read_body};
 use crate::observe::RequestId;
 use crate::pages::{self, ConsentView, ErrorKind, LoginProblem, LoginView, ScopeLine};
 use crate::state::AppState;
@@ -45,18 +45,7 @@ pub(super) async fn read_params(
 /// The form body or query of a browser request, bounded in size.
 async fn read_raw(state: &AppState, req: Request<Body>) -> Result<Bytes, &'static str> {
     if req.method() == Method::POST {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        {
+        if !is_form(req.headers()) {
             return Err("the form must be application/x-www-form-urlencoded");
         }
         read_body(req, state.settings().max_body_bytes)

@@ -83,10 +83,7 @@ pub(super) async fn userinfo(
     };
     let mut from_body = None;
     if req.method() == Method::POST {
-        let form_ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let form_ct = crate::form::is_form(&headers);
         let body = match read_body(req, state.settings().max_body_bytes).await {
             Ok(b) => b,
             Err(e) => return e.into_response(),

@@ -89,6 +89,26 @@ pub fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> b
     }
 }
 
+/// The 403 page for a form whose CSRF token is missing or wrong; `None` when it is right.
+pub fn csrf_refusal(
+    state: &AppState,
+    headers: &HeaderMap,
+    posted: Option<&str>,
+    request_id: &str,
+) -> Option<Response> {
+    if csrf_ok(state, headers, posted) {
+        return None;
+    }
+    Some(error_page(
+        state,
+        headers,
+        StatusCode::FORBIDDEN,
+        ErrorKind::CsrfFailed,
+        None,
+        request_id,
+    ))
+}
+
 /// Starts a session: a new cookie value (never the old one: no fixation).
 pub fn start_session(resp: &mut Response, state: &AppState, value: &str) {
     let max_age = state.settings().login.session_max_age;

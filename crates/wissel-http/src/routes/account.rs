@@ -12,7 +12,7 @@ use wissel_core::InternalError;
 use wissel_core::flows::authorize::Params;
 use wissel_core::ports::AuditEvent;
 
-use super::authorize::{account_login, read_params};
+use super::authorize::{account_login, read_form};
 use crate::browser::{self, chrome, error_page, see_other};
 use crate::form::ParamList;
 use crate::observe::RequestId;
@@ -158,26 +158,9 @@ async fn action(
     ),
     Response,
 > {
-    let headers = req.headers().clone();
-    let form = read_params(state, req).await.map_err(|d| {
-        error_page(
-            state,
-            &headers,
-            StatusCode::BAD_REQUEST,
-            ErrorKind::BadRequest,
-            Some(d),
-            &rid.0,
-        )
-    })?;
-    if !browser::csrf_ok(state, &headers, form.one("csrf")) {
-        return Err(error_page(
-            state,
-            &headers,
-            StatusCode::FORBIDDEN,
-            ErrorKind::CsrfFailed,
-            None,
-            &rid.0,
-        ));
+    let (headers, form) = read_form(state, rid, req).await?;
+    if let Some(page) = browser::csrf_refusal(state, &headers, form.one("csrf"), &rid.0) {
+        return Err(page);
     }
     match browser::session(state, &headers).await {
         Ok(Some((s, u))) => Ok((headers, form, s, u)),

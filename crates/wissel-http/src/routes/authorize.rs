@@ -33,13 +33,28 @@ pub const LOGIN_PATH: &str = "/login";
 /// Path of the consent page.
 pub const CONSENT_PATH: &str = "/consent";
 
-/// A browser form body or query: parsed, bounded. `None` when malformed or too large.
-pub(super) async fn read_params(
+/// A browser request's headers and parameters (form body or query), parsed and bounded; a 400
+/// page when they cannot be read.
+pub(super) async fn read_form(
     state: &AppState,
+    rid: &RequestId,
     req: Request<Body>,
-) -> Result<ParamList, &'static str> {
-    let raw = read_raw(state, req).await?;
-    ParamList::parse(&raw).ok_or("the request has too many or too long parameters")
+) -> Result<(HeaderMap, ParamList), Response> {
+    let headers = req.headers().clone();
+    let parsed = read_raw(state, req).await.and_then(|raw| {
+        ParamList::parse(&raw).ok_or("the request has too many or too long parameters")
+    });
+    match parsed {
+        Ok(p) => Ok((headers, p)),
+        Err(detail) => Err(error_page(
+            state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
+            Some(detail),
+            &rid.0,
+        )),
+    }
 }
 
 /// The form body or query of a browser request, bounded in size.
@@ -467,20 +482,10 @@ pub(super) async fn login_submit(
     Extension(rid): Extension<RequestId>,
     req: Request<Body>,
 ) -> Response {
-    let headers = req.headers().clone();
     let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
-    let form = match read_params(&state, req).await {
-        Ok(f) => f,
-        Err(d) => {
-            return error_page(
-                &state,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                ErrorKind::BadRequest,
-                Some(d),
-                &rid.0,
-            );
-        }
+    let (headers, form) = match read_form(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     match login(&state, &headers, &rid, addr.as_ref(), &form).await {
         Ok(r) => r,
@@ -498,15 +503,8 @@ async fn login(
     let Some(i) = interaction(state, headers, form.one("i")).await? else {
         return Ok(expired_page(state, headers, rid));
     };
-    if !browser::csrf_ok(state, headers, form.one("csrf")) {
-        return Ok(error_page(
-            state,
-            headers,
-            StatusCode::FORBIDDEN,
-            ErrorKind::CsrfFailed,
-            None,
-            &rid.0,
-        ));
+    if let Some(page) = browser::csrf_refusal(state, headers, form.one("csrf"), &rid.0) {
+        return Ok(page);
     }
     let username = form.one("username").unwrap_or("").trim();
     let password = form.one("password").unwrap_or("");
@@ -734,19 +732,9 @@ pub(super) async fn consent_submit(
     Extension(rid): Extension<RequestId>,
     req: Request<Body>,
 ) -> Response {
-    let headers = req.headers().clone();
-    let form = match read_params(&state, req).await {
-        Ok(f) => f,
-        Err(d) => {
-            return error_page(
-                &state,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                ErrorKind::BadRequest,
-                Some(d),
-                &rid.0,
-            );
-        }
+    let (headers, form) = match read_form(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     match consent(&state, &headers, &rid, &form).await {
         Ok(r) => r,
@@ -763,15 +751,8 @@ async fn consent(
     let Some(i) = interaction(state, headers, form.one("i")).await? else {
         return Ok(expired_page(state, headers, rid));
     };
-    if !browser::csrf_ok(state, headers, form.one("csrf")) {
-        return Ok(error_page(
-            state,
-            headers,
-            StatusCode::FORBIDDEN,
-            ErrorKind::CsrfFailed,
-            None,
-            &rid.0,
-        ));
+    if let Some(page) = browser::csrf_refusal(state, headers, form.one("csrf"), &rid.0) {
+        return Ok(page);
     }
     let Some(request) = i.request.clone() else {
         return Ok(expired_page(state, headers, rid));

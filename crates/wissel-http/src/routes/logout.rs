@@ -12,7 +12,7 @@ use wissel_core::InternalError;
 use wissel_core::flows::authorize::Params;
 use wissel_core::ports::AuditEvent;
 
-use super::authorize::read_params;
+use super::authorize::read_form;
 use crate::browser::{self, chrome, error_page, see_other};
 use crate::form::ParamList;
 use crate::observe::RequestId;
@@ -170,20 +170,10 @@ pub(super) async fn logout(
     Extension(rid): Extension<RequestId>,
     req: Request<Body>,
 ) -> Response {
-    let headers = req.headers().clone();
     let is_post = req.method() == Method::POST;
-    let p = match read_params(&state, req).await {
-        Ok(p) => p,
-        Err(d) => {
-            return error_page(
-                &state,
-                &headers,
-                StatusCode::BAD_REQUEST,
-                ErrorKind::BadRequest,
-                Some(d),
-                &rid.0,
-            );
-        }
+    let (headers, p) = match read_form(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     match run(&state, &headers, &rid, &p, is_post).await {
         Ok(r) => r,
@@ -229,15 +219,8 @@ async fn run(
         return Ok(resp);
     };
     let confirmed = if is_post && p.one("confirm").is_some() {
-        if !browser::csrf_ok(state, headers, p.one("csrf")) {
-            return Ok(error_page(
-                state,
-                headers,
-                StatusCode::FORBIDDEN,
-                ErrorKind::CsrfFailed,
-                None,
-                &rid.0,
-            ));
+        if let Some(page) = browser::csrf_refusal(state, headers, p.one("csrf"), &rid.0) {
+            return Ok(page);
         }
         if p.one("confirm") != Some("yes") {
             // Cancelled: stay logged in.

@@ -295,6 +295,29 @@ async fn start_node_edited(
     }
 }
 
+/// A fresh database on the test PostgreSQL server, or `None` (with a notice that `what` is
+/// skipped) when `WISSEL_TEST_POSTGRES_URL` is not set.
+async fn postgres_database(what: &str) -> Option<url::Url> {
+    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL")
+        .map_err(|_| ())
+        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
+    else {
+        notice(&format!(
+            "WISSEL_TEST_POSTGRES_URL is not set; {what} is skipped"
+        ));
+        return None;
+    };
+    let name = unique("wissel_e2e");
+    let pool = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&name);
+    Some(url)
+}
+
 async fn node() -> Node {
     start_node(None, Arc::new(SystemClock)).await
 }
@@ -1453,21 +1476,9 @@ async fn key_rotation_keeps_old_tokens_valid() {
 /// inactive at the other within the stated bound (1 s).
 #[tokio::test]
 async fn two_nodes_share_one_postgresql() {
-    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL")
-        .map_err(|_| ())
-        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
-    else {
-        notice("WISSEL_TEST_POSTGRES_URL is not set; the two-node PostgreSQL test is skipped");
+    let Some(url) = postgres_database("the two-node PostgreSQL test").await else {
         return;
     };
-    let name = unique("wissel_e2e");
-    let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&base).unwrap();
-    url.set_path(&name);
     let a = start_node(Some(url.to_string()), Arc::new(SystemClock)).await;
     let b = start_node_as(
         Some(url.to_string()),
@@ -1806,21 +1817,9 @@ fn demo_walkthrough_works_as_printed() {
 #[tokio::test]
 async fn code_flow_across_two_nodes_on_postgresql() {
     use code_flow::{Browser, interaction_of, location, query_of};
-    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL")
-        .map_err(|_| ())
-        .and_then(|v| if v.is_empty() { Err(()) } else { Ok(v) })
-    else {
-        notice("WISSEL_TEST_POSTGRES_URL is not set; the two-node code-flow test is skipped");
+    let Some(url) = postgres_database("the two-node code-flow test").await else {
         return;
     };
-    let name = unique("wissel_e2e");
-    let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&base).unwrap();
-    url.set_path(&name);
     let a = start_node(Some(url.to_string()), Arc::new(SystemClock)).await;
     let b = start_node_as(
         Some(url.to_string()),

@@ -206,9 +206,87 @@ pub fn error_page(
     pages::error(status, &view)
 }
 
-/// The client's address, for throttling: the TCP peer.
-pub fn peer(addr: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>) -> Option<IpAddr> {
-    addr.map(|a| a.0.ip())
+/// An address range: an IP address and a prefix length (`10.0.0.0/8`, `::1/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `address` or `address/prefix`. `None` when malformed.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// True when `ip` is in the range (IPv4 addresses sit in the top 32 bits of the comparison).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |a: IpAddr| -> u128 {
+            match a {
+                IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+                IpAddr::V6(v6) => u128::from(v6),
+            }
+        };
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if self.addr.is_ipv4() != ip.is_ipv4() {
+            return false;
+        }
+        let prefix = u32::from(self.prefix);
+        if prefix == 0 {
+            return true;
+        }
+        let mask = u128::MAX << (128 - prefix);
+        bits(self.addr) & mask == bits(ip) & mask
+    }
+}
+
+/// The client's address, for throttling: the TCP peer, or, when the peer is a trusted proxy, the
+/// nearest address in `X-Forwarded-For` that is not a trusted proxy (the rightmost such entry:
+/// anything left of it the client could have written itself).
+pub fn peer(
+    state: &AppState,
+    addr: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = addr.map(|a| a.0.ip())?;
+    Some(client_ip(
+        peer,
+        headers,
+        &state.settings().login.trusted_proxies,
+    ))
+}
+
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all("x-forwarded-for").iter() {
+        let Ok(v) = v.to_str() else {
+            return peer;
+        };
+        for part in v.split(',').take(32) {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                // A malformed hop: nothing left of it can be trusted; stop at the proxy.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
 }
 
 /// Sends the authorization response (or error) to the client, with `iss` (RFC 9207).
@@ -265,6 +343,45 @@ pub fn see_other(location: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_behind_trusted_proxies() {
+        let trusted = [
+            IpNet::parse("10.0.0.0/8").unwrap(),
+            IpNet::parse("::1").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7, 10.1.2.3"),
+        );
+        // From a trusted proxy: the rightmost untrusted hop, not the spoofable leftmost one.
+        assert_eq!(client_ip(ip("10.9.9.9"), &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("::1"), &h, &trusted), ip("203.0.113.7"));
+        // From anyone else the header is ignored.
+        assert_eq!(
+            client_ip(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
+        // No header, or only proxies in it: the proxy itself.
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), &HeaderMap::new(), &trusted),
+            ip("10.9.9.9")
+        );
+        let mut only = HeaderMap::new();
+        only.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
+        assert_eq!(client_ip(ip("10.9.9.9"), &only, &trusted), ip("10.9.9.9"));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("nope").is_none());
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains(ip("1.2.3.4")));
+        assert!(!IpNet::parse("10.0.0.0/8").unwrap().contains(ip("11.0.0.1")));
+        assert!(
+            IpNet::parse("10.0.0.0/8")
+                .unwrap()
+                .contains(ip("::ffff:10.0.0.1"))
+        );
+    }
 
     #[test]
     fn cookies_are_found_by_exact_name() {

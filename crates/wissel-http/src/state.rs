@@ -68,6 +68,8 @@ pub struct LoginSettings {
     pub secure_cookies: bool,
     /// Serve the built-in relying party of `wissel demo` at `/demo/rp`.
     pub demo_rp: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for per-address throttling).
+    pub trusted_proxies: Vec<crate::browser::IpNet>,
 }
 
 impl Default for LoginSettings {
@@ -82,6 +84,7 @@ impl Default for LoginSettings {
             max_concurrent_hashes: 4,
             secure_cookies: true,
             demo_rp: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -156,6 +156,7 @@ struct RawLogin {
     address_failures: i64,
     failure_window_secs: i64,
     max_concurrent_hashes: usize,
+    trusted_proxies: Vec<String>,
 }
 
 impl Default for RawLogin {
@@ -169,6 +170,7 @@ impl Default for RawLogin {
             address_failures: d.address_failures,
             failure_window_secs: d.failure_window,
             max_concurrent_hashes: d.max_concurrent_hashes,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -969,6 +971,21 @@ fn login_settings(p: &mut Problems<'_>, raw: &RawLogin, issuer: &str) -> LoginSe
         secure_cookies: cookies_must_be_secure(issuer),
         // Only `wissel demo` serves its relying party; it sets this itself.
         demo_rp: false,
+        trusted_proxies: raw
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let net = wissel_http::browser::IpNet::parse(v);
+                if net.is_none() {
+                    p.add(
+                        format!("login.trusted_proxies[{i}]"),
+                        format!("{v:?} is not an IP address or range (like 10.0.0.0/8)"),
+                    );
+                }
+                net
+            })
+            .collect(),
     }
 }
 
@@ -1956,13 +1973,14 @@ refresh_absolute_secs = 86400
         assert_eq!((c.login.session_max_age, c.login.session_idle), (3600, 600));
         assert_eq!(c.login.account_failures, 3);
         let e = load_clients(
-            "[login]\nsession_max_age_secs = 600\nsession_idle_secs = 1200\nmax_concurrent_hashes = 0\nfailure_window_secs = 1",
+            "[login]\nsession_max_age_secs = 600\nsession_idle_secs = 1200\nmax_concurrent_hashes = 0\nfailure_window_secs = 1\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]",
         )
         .unwrap_err();
         for needle in [
             "login.session_idle_secs: 1200 is longer than login.session_max_age_secs (600)",
             "login.max_concurrent_hashes: must be between 1 and 64",
             "login.failure_window_secs: must be between 60 and 86400",
+            "login.trusted_proxies[1]: \"10.0.0.0/40\" is not an IP address or range",
         ] {
             assert!(e.contains(needle), "{needle} missing in {e}");
         }

@@ -523,7 +523,7 @@ async fn login(
     let since = now.saturating_sub(login.failure_window);
     let account_key = format!("account:{}", username.to_lowercase());
     let mut keys = vec![account_key.clone()];
-    if let Some(ip) = browser::peer(addr) {
+    if let Some(ip) = browser::peer(state, addr, headers) {
         keys.push(format!("address:{ip}"));
     }
     let mut throttled = false;

@@ -32,7 +32,7 @@ impl Browser {
         self.client.clone().unwrap_or_else(http)
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -2533,4 +2533,58 @@ async fn id_tokens_use_the_clients_registered_algorithm() {
             wissel_core::model::SigningAlg::RS256
         )
     );
+}
+
+/// Behind a trusted proxy, failed logins count under the client's address from
+/// `X-Forwarded-For` (its rightmost untrusted hop); from anyone else the header is ignored.
+#[tokio::test]
+async fn failed_logins_count_under_the_forwarded_address_of_a_trusted_proxy() {
+    let n = super::start_node_edited(None, Arc::new(SystemClock), None, false, |text| {
+        text.replacen(
+            "[server]",
+            "[login]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[server]",
+            1,
+        )
+    })
+    .await;
+    let mut b = Browser::default();
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &n,
+        &[
+            ("response_type", "code"),
+            ("client_id", "webapp"),
+            ("redirect_uri", CB),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let to = location(&b.get(&url).await);
+    let i = interaction_of(&to);
+    let csrf = b.csrf();
+    let r = http()
+        .post(n.url("/login"))
+        .header("cookie", b.header())
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+        .form(&[
+            ("i", i.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let counted = |key: &str| {
+        format!("SELECT COUNT(*) FROM login_failures WHERE key = '{key}' AND failures = 1")
+    };
+    assert_eq!(count(&n, &counted("address:203.0.113.7")).await, 1);
+    assert_eq!(
+        count(&n, &counted("address:6.6.6.6")).await,
+        0,
+        "spoofable hop ignored"
+    );
+    assert_eq!(count(&n, &counted("address:127.0.0.1")).await, 0);
 }

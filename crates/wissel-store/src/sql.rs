@@ -239,13 +239,18 @@ macro_rules! backend {
                 commit_change(tx, done).await
             }
 
-            pub(crate) async fn find_user(pool: &Pool, username: &str) -> StoreResult<Option<User>> {
-                let row = sqlx::query_as::<Db, (String,)>("SELECT data FROM users WHERE username = $1")
-                    .bind(username)
+            /// The user one query (by username or by subject) finds.
+            async fn one_user(pool: &Pool, select: &'static str, key: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query_as::<Db, (String,)>(select)
+                    .bind(key)
                     .fetch_optional(pool)
                     .await
                     .map_err(internal)?;
                 row.map(|(d,)| from_json("user", &d)).transpose()
+            }
+
+            pub(crate) async fn find_user(pool: &Pool, username: &str) -> StoreResult<Option<User>> {
+                one_user(pool, "SELECT data FROM users WHERE username = $1", username).await
             }
 
             /// Inserts several tokens in one transaction (SQLite group commit), with multi-row
@@ -523,12 +528,7 @@ macro_rules! backend {
             // ---- Users ----
 
             pub(crate) async fn user_by_subject(pool: &Pool, subject: &str) -> StoreResult<Option<User>> {
-                let row = sqlx::query_as::<Db, (String,)>("SELECT data FROM users WHERE subject = $1")
-                    .bind(subject)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(internal)?;
-                row.map(|(d,)| from_json("user", &d)).transpose()
+                one_user(pool, "SELECT data FROM users WHERE subject = $1", subject).await
             }
 
             pub(crate) async fn create_user(pool: &Pool, user: &User, now: i64) -> StoreResult<bool> {

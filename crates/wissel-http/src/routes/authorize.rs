@@ -673,6 +673,37 @@ pub(super) async fn consent_page(
     }
 }
 
+/// What the consent step works on: the pending request, its (enabled) client, and the logged-in
+/// user; otherwise the page to show instead (expired, or the login page when the session ended).
+#[allow(clippy::type_complexity)]
+async fn consent_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    rid: &RequestId,
+    i: &Interaction,
+) -> Result<Result<(AuthRequest, std::sync::Arc<Client>, Session, User), Response>, InternalError> {
+    let Some(request) = i.request.clone() else {
+        return Ok(Err(expired_page(state, headers, rid)));
+    };
+    let Some(client) = state
+        .registry()
+        .client(&request.client_id)
+        .filter(|c| !c.disabled)
+        .cloned()
+    else {
+        return Ok(Err(expired_page(state, headers, rid)));
+    };
+    let Some((session, user)) = browser::session(state, headers).await? else {
+        // Logged out meanwhile: log in again for this request.
+        return Ok(Err(see_other(&format!(
+            "{}?i={}",
+            state.settings().endpoint(LOGIN_PATH),
+            i.id
+        ))));
+    };
+    Ok(Ok((request, client, session, user)))
+}
+
 async fn consent_view(
     state: &AppState,
     headers: &HeaderMap,
@@ -682,21 +713,13 @@ async fn consent_view(
     let Some(i) = interaction(state, headers, id).await? else {
         return Ok(expired_page(state, headers, rid));
     };
-    let Some(request) = &i.request else {
-        return Ok(expired_page(state, headers, rid));
+    let (request, client, _, user) = match consent_step(state, headers, rid, &i).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
     };
+    let request = &request;
+    let client = &client;
     let registry = state.registry();
-    let Some(client) = registry.client(&request.client_id).filter(|c| !c.disabled) else {
-        return Ok(expired_page(state, headers, rid));
-    };
-    let Some((_, user)) = browser::session(state, headers).await? else {
-        // Logged out meanwhile: log in again for this request.
-        return Ok(see_other(&format!(
-            "{}?i={}",
-            state.settings().endpoint(LOGIN_PATH),
-            i.id
-        )));
-    };
     let scopes = grantable_for(state, client, request, &user).await?;
     let api = request.api.as_deref().and_then(|a| registry.api(a));
     let lines: Vec<ScopeLine<'_>> = scopes
@@ -754,20 +777,11 @@ async fn consent(
     if let Some(page) = browser::csrf_refusal(state, headers, form.one("csrf"), &rid.0) {
         return Ok(page);
     }
-    let Some(request) = i.request.clone() else {
-        return Ok(expired_page(state, headers, rid));
+    let (request, client, session, user) = match consent_step(state, headers, rid, &i).await? {
+        Ok(parts) => parts,
+        Err(page) => return Ok(page),
     };
-    let registry = state.registry();
-    let Some(client) = registry.client(&request.client_id).filter(|c| !c.disabled) else {
-        return Ok(expired_page(state, headers, rid));
-    };
-    let Some((session, user)) = browser::session(state, headers).await? else {
-        return Ok(see_other(&format!(
-            "{}?i={}",
-            state.settings().endpoint(LOGIN_PATH),
-            i.id
-        )));
-    };
+    let client = &client;
     let to = reply_to(&request);
     let decision = form.one("decision");
     if decision != Some("allow") {

@@ -72,6 +72,8 @@ pub enum GrantType {
     AuthorizationCode,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 8693: a user's access token traded for one to an API.
+    TokenExchange,
 }
 
 impl GrantType {
@@ -81,18 +83,23 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
+            Self::TokenExchange => TOKEN_EXCHANGE,
         }
     }
-    /// Parses a `grant_type` parameter value.
+    /// Parses a `grant_type` parameter value (configuration also accepts `token_exchange`).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "client_credentials" => Some(Self::ClientCredentials),
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
+            TOKEN_EXCHANGE => Some(Self::TokenExchange),
             _ => None,
         }
     }
 }
+
+/// The `grant_type` of RFC 8693.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// A JWS algorithm wissel signs or accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -352,9 +359,24 @@ pub struct Api {
     /// A disabled API gets no new tokens and cannot introspect.
     #[serde(default)]
     pub disabled: bool,
+    /// The user claims each scope releases to the API (in its tokens and at introspection).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// The registered client this API uses when it calls further APIs: tokens for this API
+    /// count as issued to that client, so it can exchange them (token-exchange chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl Api {
+    /// The names of the user claims that these scopes release to the API.
+    pub fn released_claims<'a>(&'a self, scope: &'a ScopeSet) -> impl Iterator<Item = &'a str> {
+        scope
+            .iter()
+            .filter_map(|s| self.claims.get(s))
+            .flatten()
+            .map(String::as_str)
+    }
     /// The offered scopes as a set.
     pub fn offered(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scopes.keys().cloned())
@@ -373,6 +395,13 @@ pub struct Link {
     /// May the client exchange user tokens for this API (RFC 8693)?
     #[serde(default)]
     pub exchange: bool,
+    /// May the client present an `actor_token` when it exchanges (delegation, RFC 8693 §4.1)?
+    #[serde(default)]
+    pub delegation: bool,
+    /// The party that tokens issued under this link name in `may_act` (RFC 8693 §4.4): the
+    /// actor allowed to act for the token's subject in a later exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<String>,
     /// Custom attributes returned in introspection.
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -534,7 +563,47 @@ pub struct AccessToken {
     pub expires_at: i64,
     /// Its representation.
     pub format: TokenFormat,
+    /// What token exchange adds; empty for every other token.
+    #[serde(default, skip_serializing_if = "Derivation::is_empty")]
+    pub derivation: Derivation,
 }
+
+/// What a token from token exchange carries beyond the basics: the grants it derives from, the
+/// actor, and the user claims its scopes release.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Derivation {
+    /// The grants this token's grant derives from, root first; the last is its parent. A
+    /// revocation of any of them deactivates the token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// The acting party (RFC 8693 §4.1), nested for earlier actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// Who may act for the subject in a later exchange (RFC 8693 §4.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<serde_json::Value>,
+    /// User claims released to the API by the token's scopes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, serde_json::Value>,
+}
+
+impl Derivation {
+    /// True when the token carries nothing beyond the basics.
+    pub fn is_empty(&self) -> bool {
+        self.chain.is_empty()
+            && self.act.is_none()
+            && self.may_act.is_none()
+            && self.claims.is_empty()
+    }
+    /// The parent grant, for a token from token exchange.
+    pub fn parent(&self) -> Option<&str> {
+        self.chain.last().map(String::as_str)
+    }
+}
+
+/// Longest chain of exchanges: a token derived from more grants than this is not exchanged
+/// further (it bounds the size of tokens and of every revocation check).
+pub const MAX_CHAIN: usize = 8;
 
 /// What was revoked: a token (by `jti`) or a whole grant (by grant id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use crate::grant::{
     RotateOutcome, Session,
 };
 use crate::model::{
-    AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
-    SigningKeyRecord, User,
+    AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
+    Registry, Revocation, SigningKeyRecord, User,
 };
 
 /// The current time in Unix seconds. The only way the logic learns the time, so tests can set it.
@@ -50,6 +50,55 @@ pub trait RegistryStore: Send + Sync {
     async fn create_client(&self, client: &Client, now: i64) -> StoreResult<bool>;
     /// A user by username.
     async fn find_user(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Creates or replaces the link from `link.client` to `link.api`, whole. Nothing is written
+    /// when the client or the API does not exist ([`PutOutcome::Missing`]); the generation is
+    /// bumped, in the same transaction, only when something changed.
+    async fn put_link(&self, link: &Link, now: i64) -> StoreResult<PutOutcome>;
+    /// Removes a link; `false` when there was none. Bumps the generation when it removed one.
+    async fn delete_link(&self, client: &str, api: &str, now: i64) -> StoreResult<bool>;
+    /// Creates or replaces the scopes a user or group holds for an API. Nothing is written when
+    /// the API, or the user of a [`Grantee::User`], does not exist; the generation is bumped
+    /// (every node drops what it cached about users' access) only when something changed.
+    async fn put_authorization(
+        &self,
+        authorization: &Authorization,
+        now: i64,
+    ) -> StoreResult<PutOutcome>;
+    /// Removes what a user or group holds for an API; `false` when it held nothing. Bumps the
+    /// generation when it removed something.
+    async fn delete_authorization(
+        &self,
+        grantee: &Grantee,
+        api: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Every authorization, or those for one API, ordered by API, then users before groups, then
+    /// name.
+    async fn list_authorizations(&self, api: Option<&str>) -> StoreResult<Vec<Authorization>>;
+}
+
+/// What [`RegistryStore::put_link`] and [`RegistryStore::put_authorization`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// It did not exist and was created.
+    Created,
+    /// It existed in another form and was replaced.
+    Replaced,
+    /// It existed in exactly this form: nothing was written.
+    Unchanged,
+    /// Nothing was written: what it names does not exist.
+    Missing(Missing),
+}
+
+/// The entity a put named that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The client.
+    Client,
+    /// The API.
+    Api,
+    /// The user.
+    User,
 }
 
 /// Tokens and the single-use and revocation records.
@@ -113,13 +162,13 @@ pub trait GrantStore: Send + Sync {
     /// change must not undo the change); `true` when replaced.
     async fn rehash_password(&self, subject: &str, old: &str, new: &str) -> StoreResult<bool>;
     /// The scopes a user holds for an API, through their own and their groups' authorizations
-    /// (the union).
+    /// (the union); `None` when no authorization names the user or a group of theirs for it.
     async fn authorized_scopes(
         &self,
         username: &str,
         groups: &[String],
         api: &str,
-    ) -> StoreResult<crate::scope::ScopeSet>;
+    ) -> StoreResult<Option<crate::scope::ScopeSet>>;
 
     /// Stores a pending authorization request.
     async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()>;

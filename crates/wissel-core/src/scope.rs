@@ -135,6 +135,91 @@ pub fn granted_scopes(src: ScopeSources<'_>) -> ScopeSet {
     granted
 }
 
+/// One of the sources of [`ScopeSources`], named for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScopeSource {
+    /// The request's `scope` parameter.
+    Requested,
+    /// The API's offered scopes.
+    Offered,
+    /// The client–API link.
+    Allowed,
+    /// The user's authorizations (their own and their groups').
+    Authorized,
+    /// The user's consent.
+    Consented,
+}
+
+impl ScopeSource {
+    /// The field name of [`ScopeSources`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Offered => "offered",
+            Self::Allowed => "allowed",
+            Self::Authorized => "authorized",
+            Self::Consented => "consented",
+        }
+    }
+    /// Who stands behind the source, for people: the request, the API, the link, the user, the
+    /// consent.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Self::Requested => "the request",
+            Self::Offered => "the API",
+            Self::Allowed => "the link",
+            Self::Authorized => "the user",
+            Self::Consented => "the consent",
+        }
+    }
+}
+
+/// Why one scope is granted or not: the applicable sources that do not hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The scope.
+    pub scope: String,
+    /// The sources that refuse it, in the order of [`ScopeSource`]; empty when it is granted.
+    pub refused_by: Vec<ScopeSource>,
+}
+
+impl Verdict {
+    /// True when no source refuses the scope.
+    pub fn granted(&self) -> bool {
+        self.refused_by.is_empty()
+    }
+}
+
+/// The reasons behind [`granted_scopes`], scope by scope: for every scope that any source names
+/// (in order), the applicable sources that refuse it. A source that does not apply (`None`)
+/// refuses nothing, as in [`granted_scopes`]; the scopes with no refusal are exactly the ones it
+/// grants (a property test holds the two together). For reports only: a grant's scope still
+/// comes from [`granted_scopes`].
+pub fn explain(src: ScopeSources<'_>) -> Vec<Verdict> {
+    let sources = [
+        (ScopeSource::Requested, src.requested),
+        (ScopeSource::Offered, Some(src.offered)),
+        (ScopeSource::Allowed, Some(src.allowed)),
+        (ScopeSource::Authorized, src.authorized),
+        (ScopeSource::Consented, src.consented),
+    ];
+    let mut candidates = BTreeSet::new();
+    for set in sources.iter().filter_map(|(_, set)| *set) {
+        candidates.extend(set.iter());
+    }
+    candidates
+        .into_iter()
+        .map(|scope| Verdict {
+            scope: scope.to_owned(),
+            refused_by: sources
+                .iter()
+                .filter(|(_, set)| set.is_some_and(|s| !s.contains(scope)))
+                .map(|(source, _)| *source)
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +260,37 @@ mod tests {
         }
 
         #[test]
+        fn explain_grants_exactly_what_granted_scopes_grants(req in proptest::option::of(set()),
+                           off in set(), all in set(), auth in proptest::option::of(set()),
+                           cons in proptest::option::of(set())) {
+            let src = ScopeSources {
+                requested: req.as_ref(), offered: &off, allowed: &all,
+                authorized: auth.as_ref(), consented: cons.as_ref(),
+            };
+            let verdicts = explain(src);
+            let granted = ScopeSet::from_tokens(
+                verdicts.iter().filter(|v| v.granted()).map(|v| v.scope.clone()));
+            prop_assert_eq!(granted, granted_scopes(src));
+            // Every scope any source names is explained once, in order, and each refusal is
+            // an applicable source that lacks the scope.
+            let mut named = off.union(&all);
+            for s in [&req, &auth, &cons].into_iter().flatten() { named = named.union(s); }
+            let explained: Vec<&str> = verdicts.iter().map(|v| v.scope.as_str()).collect();
+            prop_assert_eq!(explained, named.iter().collect::<Vec<_>>());
+            for v in &verdicts {
+                let lacks = |set: Option<&ScopeSet>| set.is_some_and(|s| !s.contains(&v.scope));
+                let expected: Vec<ScopeSource> = [
+                    (ScopeSource::Requested, lacks(req.as_ref())),
+                    (ScopeSource::Offered, lacks(Some(&off))),
+                    (ScopeSource::Allowed, lacks(Some(&all))),
+                    (ScopeSource::Authorized, lacks(auth.as_ref())),
+                    (ScopeSource::Consented, lacks(cons.as_ref())),
+                ].into_iter().filter(|(_, l)| *l).map(|(s, _)| s).collect();
+                prop_assert_eq!(&v.refused_by, &expected);
+            }
+        }
+
+        #[test]
         fn parse_round_trips(s in set()) {
             prop_assume!(!s.is_empty());
             prop_assert_eq!(ScopeSet::parse(&s.to_string()).unwrap(), s);
@@ -206,5 +322,38 @@ mod tests {
             consented: None,
         });
         assert_eq!(g.to_string(), "r w");
+    }
+
+    #[test]
+    fn explain_names_every_refusing_source() {
+        let req = ScopeSet::from_tokens(["r", "w", "z"]);
+        let off = ScopeSet::from_tokens(["r", "w", "x"]);
+        let all = ScopeSet::from_tokens(["r", "x"]);
+        let auth = ScopeSet::from_tokens(["r", "w"]);
+        let v = explain(ScopeSources {
+            requested: Some(&req),
+            offered: &off,
+            allowed: &all,
+            authorized: Some(&auth),
+            consented: None,
+        });
+        let by: Vec<(&str, Vec<&str>)> = v
+            .iter()
+            .map(|v| {
+                (
+                    v.scope.as_str(),
+                    v.refused_by.iter().map(|s| s.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by,
+            vec![
+                ("r", vec![]),
+                ("w", vec!["allowed"]),
+                ("x", vec!["requested", "authorized"]),
+                ("z", vec!["offered", "allowed", "authorized"]),
+            ]
+        );
     }
 }

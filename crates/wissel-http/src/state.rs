@@ -10,6 +10,7 @@ use std::time::Duration;
 use jsonwebtoken::jwk::JwkSet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use wissel_core::InternalError;
+use wissel_core::flows::exchange::UserAccess;
 use wissel_core::model::{AccessToken, Digest, Registry, Revocation, RevocationKind, SigningAlg};
 use wissel_core::ports::{AuditEvent, AuditSink, Clock, Store};
 use wissel_crypto::keyring::KeyRing;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub token_cache_capacity: u64,
     /// How long a fetched client `jwks_uri` document is used before it is fetched again.
     pub jwks_uri_ttl: Duration,
+    /// Serve the endpoints under ACM/IDM's `/op/v1/*` paths too (the acmidm profile).
+    pub acmidm_path_aliases: bool,
     /// Login, session and throttling rules.
     pub login: LoginSettings,
     /// The look of the pages.
@@ -135,7 +138,14 @@ impl RevokedSet {
     }
     fn contains(&self, token: &AccessToken) -> bool {
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        e.tokens.contains_key(token.jti.as_str()) || e.grants.contains_key(token.grant_id.as_str())
+        e.tokens.contains_key(token.jti.as_str())
+            || e.grants.contains_key(token.grant_id.as_str())
+            // A token from token exchange falls with every grant it derives from.
+            || token
+                .derivation
+                .chain
+                .iter()
+                .any(|g| e.grants.contains_key(g.as_str()))
     }
     fn prune(&self, now: i64) {
         let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -160,7 +170,13 @@ struct Inner {
     hash_permits: tokio::sync::Semaphore,
     dummy_hash: String,
     demo_pending: moka::sync::Cache<String, Arc<(String, String)>>,
+    user_access: moka::sync::Cache<(String, String), Arc<UserAccess>>,
 }
+
+/// How long a node trusts what it read about a user's access to an API (token exchange). A
+/// change of authorizations bumps the store's generation, which empties the cache on every node
+/// within `server.sync_interval_ms`; a disabled user's grants are revoked at once.
+const USER_ACCESS_TTL: Duration = Duration::from_secs(10);
 
 /// The shared state of one node. Cheap to clone.
 #[derive(Clone)]
@@ -221,6 +237,10 @@ impl AppState {
             hash_permits,
             dummy_hash,
             demo_pending,
+            user_access: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(USER_ACCESS_TTL)
+                .build(),
         }));
         state.poll_revocations().await?;
         Ok(state)
@@ -311,6 +331,40 @@ impl AppState {
         .map_err(InternalError::new)
     }
 
+    /// The user a token names and their scopes for an API, through a short-lived cache (the
+    /// token-exchange hot path reads the store only on a miss).
+    pub async fn user_access(
+        &self,
+        subject: &str,
+        api: &str,
+    ) -> Result<Arc<UserAccess>, InternalError> {
+        let key = (subject.to_owned(), api.to_owned());
+        if let Some(hit) = self.0.user_access.get(&key) {
+            return Ok(hit);
+        }
+        let user = self
+            .0
+            .store
+            .user_by_subject(subject)
+            .await?
+            .filter(|u| !u.disabled);
+        let authorized = match &user {
+            Some(u) => {
+                self.0
+                    .store
+                    .authorized_scopes(&u.username, &u.groups, api)
+                    .await?
+            }
+            None => None,
+        };
+        let access = Arc::new(UserAccess {
+            user: user.map(Arc::new),
+            authorized,
+        });
+        self.0.user_access.insert(key, access.clone());
+        Ok(access)
+    }
+
     /// Pending logins of the demo relying party: state → (PKCE verifier, nonce).
     pub(crate) fn demo_pending(&self) -> &moka::sync::Cache<String, Arc<(String, String)>> {
         &self.0.demo_pending
@@ -344,7 +398,7 @@ impl AppState {
         self.revoke_grant(grant_id, lifetime).await
     }
 
-    /// True when the token or its grant has been revoked.
+    /// True when the token, its grant or a grant it derives from has been revoked.
     pub fn is_revoked(&self, token: &AccessToken) -> bool {
         self.0.revoked.contains(token)
     }
@@ -389,6 +443,8 @@ impl AppState {
         }
         *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
         *current = Arc::new(registry);
+        // Authorizations and users change with the generation too.
+        self.0.user_access.invalidate_all();
         Ok(())
     }
 
@@ -427,6 +483,7 @@ mod tests {
             issued_at: 0,
             expires_at: 100,
             format: TokenFormat::Jwt,
+            derivation: Default::default(),
         }
     }
 

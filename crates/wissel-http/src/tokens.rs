@@ -5,8 +5,11 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use wissel_core::model::{AccessToken, Digest, TokenFormat};
+use serde_json::Value;
+use wissel_core::model::{AccessToken, Derivation, Digest, TokenFormat};
 use wissel_core::scope::ScopeSet;
 use wissel_core::{InternalError, OAuthError};
 use wissel_crypto::secret;
@@ -42,6 +45,19 @@ pub struct JwtAccessClaims {
     pub jti: String,
     /// The grant the token hangs off.
     pub grant_id: String,
+    /// Token exchange: the grants this one derives from, root first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// Token exchange: the actor (RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
+    /// Token exchange: who may act for the subject (RFC 8693 §4.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<Value>,
+    /// The user claims the scopes release (configuration keeps their names apart from the
+    /// claims above).
+    #[serde(flatten)]
+    pub claims: BTreeMap<String, Value>,
 }
 
 /// Mints the token value for a decided token: signs a JWT, or stores an opaque token's digest
@@ -59,6 +75,10 @@ pub async fn mint(state: &AppState, token: &AccessToken) -> Result<String, OAuth
                 exp: token.expires_at,
                 jti: token.jti.clone(),
                 grant_id: token.grant_id.clone(),
+                chain: token.derivation.chain.clone(),
+                act: token.derivation.act.clone(),
+                may_act: token.derivation.may_act.clone(),
+                claims: token.derivation.claims.clone(),
             };
             state
                 .keys()
@@ -146,6 +166,12 @@ async fn load(
             issued_at: c.iat,
             expires_at: c.exp,
             format: TokenFormat::Jwt,
+            derivation: Derivation {
+                chain: c.chain,
+                act: c.act,
+                may_act: c.may_act,
+                claims: c.claims,
+            },
         }));
     }
     if value.len() != OPAQUE_LEN {

@@ -24,10 +24,12 @@ use wissel_core::grant::{
     RotateOutcome, Session,
 };
 use wissel_core::model::{
-    AccessToken, ApplyReport, Client, Digest, KeyState, Provisioning, Registry, Revocation,
-    SigningKeyRecord, User,
+    AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
+    Registry, Revocation, SigningKeyRecord, User,
 };
-use wissel_core::ports::{GrantStore, KeyStore, RegistryStore, Store, StoreResult, TokenStore};
+use wissel_core::ports::{
+    GrantStore, KeyStore, PutOutcome, RegistryStore, Store, StoreResult, TokenStore,
+};
 use wissel_core::scope::ScopeSet;
 
 /// Which database a URL names.
@@ -235,6 +237,30 @@ impl RegistryStore for SqlStore {
     async fn find_user(&self, username: &str) -> StoreResult<Option<User>> {
         dispatch!(self, read_pool, find_user(username))
     }
+    async fn put_link(&self, link: &Link, now: i64) -> StoreResult<PutOutcome> {
+        dispatch!(self, write_pool, put_link(link, now))
+    }
+    async fn delete_link(&self, client: &str, api: &str, now: i64) -> StoreResult<bool> {
+        dispatch!(self, write_pool, delete_link(client, api, now))
+    }
+    async fn put_authorization(
+        &self,
+        authorization: &Authorization,
+        now: i64,
+    ) -> StoreResult<PutOutcome> {
+        dispatch!(self, write_pool, put_authorization(authorization, now))
+    }
+    async fn delete_authorization(
+        &self,
+        grantee: &Grantee,
+        api: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self, write_pool, delete_authorization(grantee, api, now))
+    }
+    async fn list_authorizations(&self, api: Option<&str>) -> StoreResult<Vec<Authorization>> {
+        dispatch!(self, read_pool, list_authorizations(api))
+    }
 }
 
 #[async_trait]
@@ -322,7 +348,7 @@ impl GrantStore for SqlStore {
         username: &str,
         groups: &[String],
         api: &str,
-    ) -> StoreResult<ScopeSet> {
+    ) -> StoreResult<Option<ScopeSet>> {
         dispatch!(self, read_pool, authorized_scopes(username, groups, api))
     }
 

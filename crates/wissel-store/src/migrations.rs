@@ -18,6 +18,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "browser flows",
         include_str!("../migrations/sqlite/0002_browser_flows.sql"),
     ),
+    (
+        3,
+        "token exchange",
+        include_str!("../migrations/sqlite/0003_token_exchange.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "browser flows",
         include_str!("../migrations/postgres/0002_browser_flows.sql"),
+    ),
+    (
+        3,
+        "token exchange",
+        include_str!("../migrations/postgres/0003_token_exchange.sql"),
     ),
 ];
 

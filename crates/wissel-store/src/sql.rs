@@ -15,7 +15,7 @@ macro_rules! backend {
                 Link, Provisioning, Registry, Revocation, RevocationKind, SigningAlg,
                 SigningKeyRecord, TokenFormat, User,
             };
-            use wissel_core::ports::StoreResult;
+            use wissel_core::ports::{Missing, PutOutcome, StoreResult};
             use wissel_core::scope::ScopeSet;
 
             use crate::internal;
@@ -28,6 +28,11 @@ macro_rules! backend {
             }
             fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
                 serde_json::from_str(s).map_err(|e| InternalError::new(format!("stored {what} is unreadable: {e}")))
+            }
+
+            /// The `derivation` column: NULL for a token that carries nothing beyond the basics.
+            fn derivation_json(t: &AccessToken) -> StoreResult<Option<String>> {
+                if t.derivation.is_empty() { Ok(None) } else { to_json(&t.derivation).map(Some) }
             }
 
             /// A scope column: the rendered set, empty for none.
@@ -206,6 +211,8 @@ macro_rules! backend {
                         "INSERT INTO authorizations (grantee_kind, grantee, api_id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (grantee_kind, grantee, api_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                         &[kind, name, &a.api], &to_json(a)?, now).await?;
+                    // Nodes cache users' access: a changed authorization must reach them too.
+                    config_changed |= s != 0;
                     count(s);
                 }
                 if config_changed {
@@ -253,6 +260,127 @@ macro_rules! backend {
                 one_user(pool, "SELECT data FROM users WHERE username = $1", username).await
             }
 
+            // ---- Links and authorizations, one at a time (the CLI) ----
+
+            /// True when the query (one bound key) finds a row.
+            async fn exists(tx: &mut sqlx::Transaction<'_, Db>, select: &'static str, key: &str) -> StoreResult<bool> {
+                let row = sqlx::query_as::<Db, (String,)>(select)
+                    .bind(key)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+                Ok(row.is_some())
+            }
+
+            /// The `(grantee_kind, grantee)` key of an authorization.
+            fn grantee_key(g: &Grantee) -> (&'static str, &str) {
+                match g {
+                    Grantee::User(n) => ("user", n),
+                    Grantee::Group(n) => ("group", n),
+                }
+            }
+
+            /// Upserts in `tx` and commits, bumping the generation only on a change.
+            async fn put_one(
+                mut tx: sqlx::Transaction<'_, Db>,
+                select: &'static str,
+                insert: &'static str,
+                keys: &[&str],
+                data: &str,
+                now: i64,
+            ) -> StoreResult<PutOutcome> {
+                let outcome = match upsert(&mut tx, select, insert, keys, data, now).await? {
+                    0 => PutOutcome::Unchanged,
+                    1 => PutOutcome::Created,
+                    _ => PutOutcome::Replaced,
+                };
+                commit_change(tx, outcome != PutOutcome::Unchanged).await?;
+                Ok(outcome)
+            }
+
+            pub(crate) async fn put_link(pool: &Pool, link: &Link, now: i64) -> StoreResult<PutOutcome> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                if !exists(&mut tx, "SELECT id FROM clients WHERE id = $1", &link.client).await? {
+                    return Ok(PutOutcome::Missing(Missing::Client));
+                }
+                if !exists(&mut tx, "SELECT id FROM apis WHERE id = $1", &link.api).await? {
+                    return Ok(PutOutcome::Missing(Missing::Api));
+                }
+                put_one(tx, "SELECT data FROM links WHERE client_id = $1 AND api_id = $2",
+                    "INSERT INTO links (client_id, api_id, data, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (client_id, api_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    &[&link.client, &link.api], &to_json(link)?, now).await
+            }
+
+            pub(crate) async fn delete_link(pool: &Pool, client: &str, api: &str, _now: i64) -> StoreResult<bool> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                let done = sqlx::query::<Db>("DELETE FROM links WHERE client_id = $1 AND api_id = $2")
+                    .bind(client)
+                    .bind(api)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected()
+                    == 1;
+                commit_change(tx, done).await
+            }
+
+            pub(crate) async fn put_authorization(pool: &Pool, a: &Authorization, now: i64) -> StoreResult<PutOutcome> {
+                let mut tx = pool.begin().await.map_err(internal)?;
+                if !exists(&mut tx, "SELECT id FROM apis WHERE id = $1", &a.api).await? {
+                    return Ok(PutOutcome::Missing(Missing::Api));
+                }
+                let (kind, name) = grantee_key(&a.grantee);
+                if kind == "user" && !exists(&mut tx, "SELECT subject FROM users WHERE username = $1", name).await? {
+                    return Ok(PutOutcome::Missing(Missing::User));
+                }
+                put_one(tx,
+                    "SELECT data FROM authorizations WHERE grantee_kind = $1 AND grantee = $2 AND api_id = $3",
+                    "INSERT INTO authorizations (grantee_kind, grantee, api_id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (grantee_kind, grantee, api_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    &[kind, name, &a.api], &to_json(a)?, now).await
+            }
+
+            pub(crate) async fn delete_authorization(pool: &Pool, grantee: &Grantee, api: &str, _now: i64) -> StoreResult<bool> {
+                let (kind, name) = grantee_key(grantee);
+                let mut tx = pool.begin().await.map_err(internal)?;
+                let done = sqlx::query::<Db>(
+                    "DELETE FROM authorizations WHERE grantee_kind = $1 AND grantee = $2 AND api_id = $3",
+                )
+                .bind(kind)
+                .bind(name)
+                .bind(api)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected()
+                    == 1;
+                commit_change(tx, done).await
+            }
+
+            pub(crate) async fn list_authorizations(pool: &Pool, api: Option<&str>) -> StoreResult<Vec<Authorization>> {
+                let rows = sqlx::query_as::<Db, (String,)>(
+                    "SELECT data FROM authorizations WHERE ($1 IS NULL OR api_id = $1)",
+                )
+                .bind(api)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                let mut list = rows
+                    .iter()
+                    .map(|(d,)| from_json::<Authorization>("authorization", d))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                // Sorted here, not by the database: the same byte order whatever its collation.
+                list.sort_by(|a, b| {
+                    let key = |x: &Authorization| {
+                        let (kind, name) = grantee_key(&x.grantee);
+                        (x.api.clone(), kind == "group", name.to_owned())
+                    };
+                    key(a).cmp(&key(b))
+                });
+                Ok(list)
+            }
+
             /// Inserts several tokens in one transaction (SQLite group commit), with multi-row
             /// statements of a few fixed sizes so that their prepared forms stay cached.
             #[allow(dead_code)] // used by the SQLite token writer only
@@ -272,20 +400,21 @@ macro_rules! backend {
             /// is bound.
             async fn insert_rows<'c, E: sqlx::Executor<'c, Database = Db>>(e: E, items: &[(Digest, AccessToken)]) -> StoreResult<()> {
                 let mut sql = String::from(
-                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at) VALUES ",
+                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at, derivation) VALUES ",
                 );
                 for i in 0..items.len() {
-                    let b = i * 9;
+                    let b = i * 10;
                     if i > 0 {
                         sql.push_str(", ");
                     }
                     sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
                     ));
                 }
                 let mut q = sqlx::query::<Db>(sqlx::AssertSqlSafe(sql));
                 for (d, t) in items {
+                    let derivation = derivation_json(t)?;
                     q = q
                         .bind(d.0.to_vec())
                         .bind(t.jti.clone())
@@ -295,7 +424,8 @@ macro_rules! backend {
                         .bind(t.api.clone())
                         .bind(t.scope.to_string())
                         .bind(t.issued_at)
-                        .bind(t.expires_at);
+                        .bind(t.expires_at)
+                        .bind(derivation);
                 }
                 q.execute(e).await.map_err(internal)?;
                 Ok(())
@@ -303,8 +433,8 @@ macro_rules! backend {
 
             pub(crate) async fn insert_access_token(pool: &Pool, digest: &Digest, t: &AccessToken) -> StoreResult<()> {
                 sqlx::query::<Db>(
-                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at, derivation) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(digest.0.to_vec())
                 .bind(&t.jti)
@@ -315,6 +445,7 @@ macro_rules! backend {
                 .bind(t.scope.to_string())
                 .bind(t.issued_at)
                 .bind(t.expires_at)
+                .bind(derivation_json(t)?)
                 .execute(pool)
                 .await
                 .map_err(internal)?;
@@ -322,22 +453,27 @@ macro_rules! backend {
             }
 
             pub(crate) async fn find_access_token(pool: &Pool, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {
-                type Row = (String, String, String, String, String, String, i64, i64, Option<i64>);
+                type Row = (String, String, String, String, String, String, i64, i64, Option<i64>, Option<String>);
                 let row = sqlx::query_as::<Db, Row>(
-                    "SELECT jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at, revoked_at \
+                    "SELECT jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at, revoked_at, derivation \
                      FROM access_tokens WHERE digest = $1",
                 )
                 .bind(digest.0.to_vec())
                 .fetch_optional(pool)
                 .await
                 .map_err(internal)?;
-                let Some((jti, grant_id, client_id, subject, api, scope, issued_at, expires_at, revoked_at)) = row else {
+                let Some((jti, grant_id, client_id, subject, api, scope, issued_at, expires_at, revoked_at, derivation)) = row else {
                     return Ok(None);
                 };
                 let scope = parse_scope(&scope)?;
+                let derivation = match derivation {
+                    Some(d) => from_json("token derivation", &d)?,
+                    None => Default::default(),
+                };
                 let token = AccessToken {
                     jti, grant_id, client_id, subject, api, scope, issued_at, expires_at,
                     format: TokenFormat::Opaque,
+                    derivation,
                 };
                 Ok(Some((token, revoked_at.is_some())))
             }
@@ -602,7 +738,7 @@ macro_rules! backend {
                 username: &str,
                 groups: &[String],
                 api: &str,
-            ) -> StoreResult<ScopeSet> {
+            ) -> StoreResult<Option<ScopeSet>> {
                 let mut sql = String::from(
                     "SELECT data FROM authorizations WHERE api_id = $1 \
                      AND ((grantee_kind = 'user' AND grantee = $2)",
@@ -618,12 +754,15 @@ macro_rules! backend {
                     q = q.bind(g);
                 }
                 let rows = q.fetch_all(pool).await.map_err(internal)?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
                 let mut scopes = ScopeSet::new();
                 for (d,) in rows {
                     let a: Authorization = from_json("authorization", &d)?;
                     scopes = scopes.union(&a.scopes);
                 }
-                Ok(scopes)
+                Ok(Some(scopes))
             }
 
             // ---- Interactions ----

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use wissel_core::grant::*;
 use wissel_core::model::*;
-use wissel_core::ports::{GrantStore, KeyStore, RegistryStore, Store, TokenStore};
+use wissel_core::ports::{
+    GrantStore, KeyStore, Missing, PutOutcome, RegistryStore, Store, TokenStore,
+};
 use wissel_core::scope::ScopeSet;
 use wissel_store::SqlStore;
 
@@ -139,6 +141,8 @@ fn api(id: &str) -> Api {
         scopes: BTreeMap::from([("r".into(), "Read".into())]),
         access_token_lifetime: 900,
         disabled: false,
+        claims: Default::default(),
+        client_id: None,
     }
 }
 
@@ -151,6 +155,8 @@ fn plan() -> Provisioning {
             api: "a1".into(),
             scopes: ScopeSet::from_tokens(["r"]),
             exchange: true,
+            delegation: false,
+            may_act: None,
             attributes: BTreeMap::from([("customer".into(), serde_json::json!("acme"))]),
         }],
         users: vec![User {
@@ -180,6 +186,7 @@ fn token(jti: &str, exp: i64) -> AccessToken {
         issued_at: 100,
         expires_at: exp,
         format: TokenFormat::Opaque,
+        derivation: Default::default(),
     }
 }
 
@@ -1079,24 +1086,33 @@ async fn users_are_created_once_updated_and_rehashed_conditionally() {
         s.apply(&p, 10).await.unwrap();
         let staff = ["staff".to_string()];
         assert_eq!(
-            s.authorized_scopes("alice", &staff, "a1").await.unwrap(),
+            s.authorized_scopes("alice", &staff, "a1")
+                .await
+                .unwrap()
+                .unwrap(),
             ScopeSet::from_tokens(["r", "w"]),
             "{}: own and group authorizations",
             db.label
         );
         assert_eq!(
-            s.authorized_scopes("alice", &[], "a1").await.unwrap(),
+            s.authorized_scopes("alice", &[], "a1")
+                .await
+                .unwrap()
+                .unwrap(),
             ScopeSet::from_tokens(["w"])
         );
         assert_eq!(
-            s.authorized_scopes("carol", &staff, "a2").await.unwrap(),
+            s.authorized_scopes("carol", &staff, "a2")
+                .await
+                .unwrap()
+                .unwrap(),
             ScopeSet::from_tokens(["z"])
         );
         assert!(
             s.authorized_scopes("carol", &[], "a1")
                 .await
                 .unwrap()
-                .is_empty()
+                .is_none()
         );
 
         let alice = s.user_by_subject("s-alice").await.unwrap().unwrap();
@@ -1234,5 +1250,211 @@ async fn purge_removes_expired_browser_flow_rows() {
             CodeOutcome::Consumed(_)
         ));
         assert!(s.find_refresh(&Digest([12; 32])).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn links_and_authorizations_are_put_and_deleted_one_at_a_time() {
+    for db in backends().await {
+        let s = &db.store;
+        let l = &db.label;
+        let mut p = plan();
+        p.apis.push(api("a2"));
+        s.apply(&p, 1).await.unwrap();
+        assert!(s.create_client(&client("c2"), 1).await.unwrap());
+        let generation = || async { s.generation().await.unwrap() };
+
+        // Links: created, unchanged (no bump), replaced; the registry follows.
+        let mut link = Link {
+            client: "c2".into(),
+            api: "a2".into(),
+            scopes: ScopeSet::from_tokens(["r"]),
+            exchange: false,
+            delegation: false,
+            may_act: None,
+            attributes: BTreeMap::new(),
+        };
+        let g = generation().await;
+        assert_eq!(
+            s.put_link(&link, 2).await.unwrap(),
+            PutOutcome::Created,
+            "{l}"
+        );
+        assert!(
+            generation().await > g,
+            "{l}: a new link bumps the generation"
+        );
+        let g = generation().await;
+        assert_eq!(
+            s.put_link(&link, 3).await.unwrap(),
+            PutOutcome::Unchanged,
+            "{l}"
+        );
+        assert_eq!(generation().await, g, "{l}: no change, no bump");
+        link.exchange = true;
+        link.delegation = true;
+        link.may_act = Some("agent".into());
+        link.attributes.insert("tier".into(), serde_json::json!(2));
+        assert_eq!(
+            s.put_link(&link, 4).await.unwrap(),
+            PutOutcome::Replaced,
+            "{l}"
+        );
+        assert!(
+            generation().await > g,
+            "{l}: a replaced link bumps the generation"
+        );
+        let reg = s.load_registry().await.unwrap();
+        assert_eq!(reg.link("c2", "a2").map(|x| x.as_ref()), Some(&link), "{l}");
+        assert_eq!(reg.generation, generation().await);
+
+        // A link needs its client and its API; nothing is written otherwise.
+        let g = generation().await;
+        for (client, api, missing) in [
+            ("nobody", "a2", Missing::Client),
+            ("a1", "a2", Missing::Client), // an API is not a client
+            ("c2", "nothing", Missing::Api),
+        ] {
+            let mut bad = link.clone();
+            bad.client = client.into();
+            bad.api = api.into();
+            assert_eq!(
+                s.put_link(&bad, 5).await.unwrap(),
+                PutOutcome::Missing(missing),
+                "{l}: {client} → {api}"
+            );
+        }
+        assert_eq!(generation().await, g, "{l}: refused puts write nothing");
+
+        // Removal, once.
+        assert!(s.delete_link("c2", "a2", 6).await.unwrap(), "{l}");
+        assert!(
+            generation().await > g,
+            "{l}: a removal bumps the generation"
+        );
+        let g = generation().await;
+        assert!(!s.delete_link("c2", "a2", 7).await.unwrap(), "{l}");
+        assert_eq!(generation().await, g, "{l}: nothing removed, no bump");
+        let reg = s.load_registry().await.unwrap();
+        assert!(reg.link("c2", "a2").is_none(), "{l}");
+        assert!(reg.link("c1", "a1").is_some(), "{l}: other links stay");
+
+        // Authorizations: the plan holds group staff → a1 {r}.
+        let alice = |scopes: &[&str]| Authorization {
+            grantee: Grantee::User("alice".into()),
+            api: "a1".into(),
+            scopes: ScopeSet::from_tokens(scopes.iter().copied()),
+        };
+        let g = generation().await;
+        assert_eq!(
+            s.put_authorization(&alice(&["w"]), 8).await.unwrap(),
+            PutOutcome::Created,
+            "{l}"
+        );
+        assert!(generation().await > g, "{l}");
+        let g = generation().await;
+        assert_eq!(
+            s.put_authorization(&alice(&["w"]), 9).await.unwrap(),
+            PutOutcome::Unchanged,
+            "{l}"
+        );
+        assert_eq!(generation().await, g, "{l}");
+        assert_eq!(
+            s.put_authorization(&alice(&["x", "w"]), 10).await.unwrap(),
+            PutOutcome::Replaced,
+            "{l}"
+        );
+        assert!(generation().await > g, "{l}");
+        let staff = ["staff".to_string()];
+        assert_eq!(
+            s.authorized_scopes("alice", &staff, "a1").await.unwrap(),
+            Some(ScopeSet::from_tokens(["r", "w", "x"])),
+            "{l}: replaced, united with the group's"
+        );
+
+        // An authorization needs its API, and for a user the user; a group needs nothing.
+        let g = generation().await;
+        let mut bad = alice(&["r"]);
+        bad.api = "nothing".into();
+        assert_eq!(
+            s.put_authorization(&bad, 11).await.unwrap(),
+            PutOutcome::Missing(Missing::Api),
+            "{l}"
+        );
+        let mut bad = alice(&["r"]);
+        bad.grantee = Grantee::User("nobody".into());
+        assert_eq!(
+            s.put_authorization(&bad, 11).await.unwrap(),
+            PutOutcome::Missing(Missing::User),
+            "{l}"
+        );
+        assert_eq!(generation().await, g, "{l}: refused puts write nothing");
+        let ops = Authorization {
+            grantee: Grantee::Group("ops".into()),
+            api: "a2".into(),
+            scopes: ScopeSet::from_tokens(["r"]),
+        };
+        assert_eq!(
+            s.put_authorization(&ops, 12).await.unwrap(),
+            PutOutcome::Created,
+            "{l}"
+        );
+
+        // Listed by API, users before groups.
+        let all = s.list_authorizations(None).await.unwrap();
+        let keys: Vec<(&str, &Grantee)> =
+            all.iter().map(|a| (a.api.as_str(), &a.grantee)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("a1", &Grantee::User("alice".into())),
+                ("a1", &Grantee::Group("staff".into())),
+                ("a2", &Grantee::Group("ops".into())),
+            ],
+            "{l}"
+        );
+        assert_eq!(all[0], alice(&["w", "x"]), "{l}");
+        assert_eq!(
+            s.list_authorizations(Some("a2")).await.unwrap(),
+            vec![ops],
+            "{l}"
+        );
+        assert!(
+            s.list_authorizations(Some("nothing"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Revocation, once.
+        let g = generation().await;
+        let user = Grantee::User("alice".into());
+        assert!(
+            s.delete_authorization(&user, "a1", 13).await.unwrap(),
+            "{l}"
+        );
+        assert!(generation().await > g, "{l}");
+        let g = generation().await;
+        assert!(
+            !s.delete_authorization(&user, "a1", 14).await.unwrap(),
+            "{l}"
+        );
+        assert_eq!(generation().await, g, "{l}");
+        assert_eq!(
+            s.authorized_scopes("alice", &staff, "a1").await.unwrap(),
+            Some(ScopeSet::from_tokens(["r"])),
+            "{l}: the group's remains"
+        );
+        assert_eq!(s.authorized_scopes("alice", &[], "a1").await.unwrap(), None);
+
+        // `apply` bumps the generation for a changed authorization too.
+        let mut p2 = p.clone();
+        p2.authorizations[0].scopes = ScopeSet::from_tokens(["r", "w"]);
+        let g = generation().await;
+        s.apply(&p2, 15).await.unwrap();
+        assert!(
+            generation().await > g,
+            "{l}: an applied authorization change bumps the generation"
+        );
     }
 }

@@ -66,6 +66,7 @@ struct RawServer {
     token_cache_capacity: u64,
     jwks_uri_cache_secs: u64,
     metrics: bool,
+    acmidm_path_aliases: bool,
     tls: Option<RawTls>,
 }
 
@@ -85,6 +86,7 @@ impl Default for RawServer {
             maintenance_interval_secs: 60,
             token_cache_capacity: 100_000,
             jwks_uri_cache_secs: 300,
+            acmidm_path_aliases: false,
             metrics: true,
             tls: None,
         }
@@ -268,6 +270,9 @@ struct RawApi {
     access_token_lifetime_secs: Option<i64>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    claims: BTreeMap<String, Vec<String>>,
+    client: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +284,9 @@ struct RawLink {
     scopes: Vec<String>,
     #[serde(default)]
     exchange: bool,
+    #[serde(default)]
+    delegation: bool,
+    may_act: Option<String>,
     #[serde(default)]
     attributes: BTreeMap<String, serde_json::Value>,
 }
@@ -386,6 +394,10 @@ pub struct Config {
     pub token_cache_capacity: u64,
     /// jwks_uri cache lifetime.
     pub jwks_uri_ttl: Duration,
+    /// Serve the endpoints under ACM/IDM's `/op/v1/*` paths too.
+    pub acmidm_path_aliases: bool,
+    /// `wissel demo` only: serve the example API, which introspects with this secret.
+    pub demo_api_secret: Option<String>,
     /// Expose `/metrics`.
     pub metrics: bool,
     /// Rows per purge batch.
@@ -574,8 +586,12 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
 }
 
 /// The grant types a client may be given ([`GrantType::parse`] reads them).
-pub const GRANT_TYPE_NAMES: &[&str] =
-    &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPE_NAMES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "token_exchange",
+];
 
 /// The rules that tie a client's keys together, shared by the configuration file and
 /// `wissel client create`: each broken rule as the key it is about and why.
@@ -624,6 +640,13 @@ pub fn client_problems(client: &Client) -> Vec<(&'static str, String)> {
         out.push((
             "pkce",
             "a public client must use PKCE with S256 (s256_required): it has no secret to bind the code to".into(),
+        ));
+    }
+    if client.is_public() && client.allows(GrantType::TokenExchange) {
+        out.push((
+            "grant_types",
+            "a public client cannot use token exchange: the exchange needs client authentication"
+                .into(),
         ));
     }
     if client.refresh_tokens && !client.allows(GrantType::RefreshToken) {
@@ -832,7 +855,19 @@ fn offered_scopes(
 }
 
 /// Introspection members an attribute may not replace.
-const RESERVED_MEMBERS: &[&str] = &[
+/// True when a link attribute or a released user claim may not take this name: a standard
+/// member of tokens or introspection responses (for `[[links]]`, `[[apis]] claims` and
+/// `wissel link set --attribute`).
+pub fn is_reserved_member(name: &str) -> bool {
+    RESERVED_MEMBERS.contains(&name) || RESERVED_CLAIMS.contains(&name)
+}
+
+/// Members of tokens and introspection responses that token exchange adds: no user claim or
+/// link attribute may take their names.
+pub const RESERVED_CLAIMS: &[&str] = &["act", "may_act", "chain", "parent_grant", "jwt", "nbf"];
+
+/// The standard members of introspection responses: no link attribute may take their names.
+pub const RESERVED_MEMBERS: &[&str] = &[
     "active",
     "scope",
     "client_id",
@@ -849,6 +884,8 @@ const RESERVED_MEMBERS: &[&str] = &[
 ];
 
 const DAY: i64 = 86_400;
+/// The code lifetime of the acmidm profile.
+const ACMIDM_CODE_SECS: i64 = 30;
 /// The longest refresh-token family, idle time or remembered consent.
 const LONGEST_GRANT: i64 = 366 * DAY;
 
@@ -1234,7 +1271,12 @@ fn validate(
         );
         let mut grant_types = Vec::new();
         for g in &c.grant_types {
-            match GrantType::parse(g) {
+            let name = if g == "token_exchange" {
+                wissel_core::model::TOKEN_EXCHANGE
+            } else {
+                g.as_str()
+            };
+            match GrantType::parse(name) {
                 Some(grant) if !grant_types.contains(&grant) => grant_types.push(grant),
                 Some(_) => {}
                 None => p.add(
@@ -1321,7 +1363,15 @@ fn validate(
                 &mut p,
                 &format!("{key}.lifetimes"),
                 &c.lifetimes,
-                client_lifetimes,
+                // The acmidm profile: 30 s codes unless this client says otherwise.
+                if profile == Some(Profile::Acmidm) {
+                    Lifetimes {
+                        code: ACMIDM_CODE_SECS,
+                        ..client_lifetimes
+                    }
+                } else {
+                    client_lifetimes
+                },
             ),
         };
         for (field, msg) in client_problems(&client) {
@@ -1403,6 +1453,32 @@ fn validate(
                 "an API must authenticate to introspect; \"none\" is not allowed",
             );
         }
+        for (scope, names) in &a.claims {
+            if !a.scopes.contains_key(scope) {
+                p.add(
+                    format!("{key}.claims"),
+                    format!("{scope:?} is not one of this API's scopes"),
+                );
+            }
+            for n in names {
+                if is_reserved_member(n) || n.is_empty() {
+                    p.add(
+                        format!("{key}.claims.{scope}"),
+                        format!(
+                            "{n:?} is a standard token or introspection member, not a user claim"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(c) = &a.client
+            && !raw.clients.iter().any(|rc| &rc.id == c)
+        {
+            p.add(
+                format!("{key}.client"),
+                format!("no client {c:?} is declared"),
+            );
+        }
         apis.push(Api {
             id: a.id.clone(),
             name: a.name.clone().unwrap_or_else(|| a.id.clone()),
@@ -1412,6 +1488,8 @@ fn validate(
             scopes: a.scopes.clone(),
             access_token_lifetime: lifetime,
             disabled: a.disabled,
+            claims: a.claims.clone(),
+            client_id: a.client.clone(),
         });
     }
 
@@ -1432,18 +1510,34 @@ fn validate(
             p.add(&key, "this client and API are linked twice");
         }
         for k in l.attributes.keys() {
-            if RESERVED_MEMBERS.contains(&k.as_str()) {
+            if is_reserved_member(k) {
                 p.add(
                     format!("{key}.attributes"),
                     format!("{k:?} is a standard introspection member"),
                 );
             }
         }
+        if l.delegation && !l.exchange {
+            p.add(
+                format!("{key}.delegation"),
+                "delegation is a kind of token exchange: set exchange = true too",
+            );
+        }
+        if let Some(m) = &l.may_act
+            && !is_valid_id(m)
+        {
+            p.add(
+                format!("{key}.may_act"),
+                "must be 1–128 printable ASCII characters (the actor's subject)",
+            );
+        }
         links.push(Link {
             client: l.client.clone(),
             api: l.api.clone(),
             scopes,
             exchange: l.exchange,
+            delegation: l.delegation,
+            may_act: l.may_act.clone(),
             attributes: l.attributes.clone(),
         });
     }
@@ -1557,6 +1651,8 @@ fn validate(
         maintenance_interval: Duration::from_secs(raw.server.maintenance_interval_secs),
         token_cache_capacity: raw.server.token_cache_capacity,
         jwks_uri_ttl: Duration::from_secs(raw.server.jwks_uri_cache_secs),
+        acmidm_path_aliases: raw.server.acmidm_path_aliases,
+        demo_api_secret: None,
         metrics: raw.server.metrics,
         purge_batch: raw.storage.purge_batch,
         signing_alg,

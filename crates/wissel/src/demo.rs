@@ -11,6 +11,8 @@ use wissel_crypto::secret::generate_secret;
 pub struct DemoSecrets {
     /// `demo-backend`'s client secret.
     pub backend: String,
+    /// `demo-front`'s client secret (token exchange).
+    pub front: String,
     /// `orders-api`'s introspection secret.
     pub orders_api: String,
     /// `billing-api`'s introspection secret.
@@ -32,10 +34,11 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Creates the data directory, its master key and its configuration on first use; returns the
 /// configuration file.
 pub fn prepare(data_dir: &Path, listen: &str) -> anyhow::Result<PathBuf> {
-    // Data directories of versions without the relying party get the new configuration.
+    // Data directories of versions without the token-exchange front end get the new
+    // configuration.
     let config = data_dir.join("demo.toml");
     if let Ok(text) = std::fs::read_to_string(&config)
-        && !text.contains("\"demo-rp\"")
+        && !text.contains("\"demo-front\"")
     {
         std::fs::remove_file(&config)?;
     }
@@ -46,7 +49,8 @@ pub fn prepare(data_dir: &Path, listen: &str) -> anyhow::Result<PathBuf> {
         write_private(&key, &MasterKey::generate_base64()?)?;
     }
     if !config.exists() {
-        let (backend, orders, billing, alice) = (
+        let (backend, front, orders, billing, alice) = (
+            generate_secret(),
             generate_secret(),
             generate_secret(),
             generate_secret(),
@@ -86,6 +90,17 @@ grant_types = ["authorization_code", "refresh_token"]
 redirect_uris = ["http://{listen}/demo/rp/callback"]
 post_logout_redirect_uris = ["http://{listen}/demo/rp"]
 
+# A confidential front end that trades the user's access token for one to the Orders API
+# (token exchange, RFC 8693). First-party: no consent page.
+[[clients]]
+id = "demo-front"
+name = "Demo front end"
+auth_method = "client_secret_basic"
+secret = "{front}"
+grant_types = ["authorization_code", "token_exchange"]
+redirect_uris = ["http://{listen}/demo/front/callback"]
+require_consent = false
+
 [[apis]]
 id = "orders-api"
 name = "Orders API"
@@ -94,6 +109,8 @@ token_format = "jwt"
 auth_method = "client_secret_basic"
 secret = "{orders}"
 scopes = {{ "orders:read" = "Read your orders", "orders:write" = "Change your orders" }}
+# The user claims each scope releases to the API (in exchanged tokens and at introspection).
+claims = {{ "orders:read" = ["name", "email"] }}
 
 [[apis]]
 id = "billing-api"
@@ -114,6 +131,14 @@ attributes = {{ customer = "acme" }}
 client = "demo-backend"
 api = "billing-api"
 scopes = ["billing:read"]
+
+# The Orders API trusts the front end for token exchange.
+[[links]]
+client = "demo-front"
+api = "orders-api"
+scopes = ["orders:read", "orders:write"]
+exchange = true
+attributes = {{ setbyapi_channel = "web" }}
 
 [[users]]
 username = "alice"
@@ -137,6 +162,7 @@ pub fn secrets(config_text: &str) -> anyhow::Result<DemoSecrets> {
     let doc: toml_value::Doc = toml_value::parse(config_text)?;
     Ok(DemoSecrets {
         backend: doc.secret_of("clients", "demo-backend")?,
+        front: doc.secret_of("clients", "demo-front")?,
         orders_api: doc.secret_of("apis", "orders-api")?,
         billing_api: doc.secret_of("apis", "billing-api")?,
         alice: doc.password_of("alice")?,
@@ -201,13 +227,27 @@ mod toml_value {
     }
 }
 
+/// Where `demo-front` (the token-exchange front end) is sent back to; nothing is served there:
+/// the walk-through reads the code from the redirect.
+pub const FRONT_CALLBACK_PATH: &str = "/demo/front/callback";
+
+fn form_urlencoded_value(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
 /// The walk-through: curl commands that work when pasted into bash.
 pub fn walkthrough(issuer: &str, s: &DemoSecrets, config: &Path) -> String {
     let b = &s.backend;
     let o = &s.orders_api;
     let bi = &s.billing_api;
     let alice = &s.alice;
+    let f = &s.front;
     let cfg = config.display();
+    // A fresh PKCE pair for the printed code flow (step 10).
+    let verifier = generate_secret();
+    let challenge = wissel_crypto::pkce::s256(&verifier);
+    let cb = format!("{issuer}{FRONT_CALLBACK_PATH}");
+    let cb_enc: String = form_urlencoded_value(&cb);
     format!(
         r#"
 wissel demo is running at {issuer}
@@ -252,6 +292,32 @@ curl -s {issuer}/metrics | grep wissel_http_requests_total
 #    You pass the login and consent pages and see the tokens, the ID token's claims and the
 #    UserInfo answer; your consents and sessions are at {issuer}/account, and "Log out" ends
 #    the session (RP-initiated logout).
+
+# 10. Token exchange (RFC 8693) in six steps; curl plays the browser and the front end.
+#  1. alice logs in at the front end demo-front (code flow with PKCE; first-party: no consent)
+JAR=$(mktemp)
+LOGIN=$(curl -s -c "$JAR" -b "$JAR" -o /dev/null -w '%{{redirect_url}}' \
+  '{issuer}/authorize?response_type=code&client_id=demo-front&redirect_uri={cb_enc}&scope=openid&state=demo&code_challenge={challenge}&code_challenge_method=S256')
+curl -s -c "$JAR" -b "$JAR" -o /dev/null "$LOGIN"
+CALLBACK=$(curl -s -c "$JAR" -b "$JAR" -o /dev/null -w '%{{redirect_url}}' \
+  --data-urlencode "i=$(echo "$LOGIN" | sed -E 's/.*[?&]i=([^&]+).*/\1/')" \
+  --data-urlencode "csrf=$(awk '$6 ~ /wissel-csrf$/ {{print $7}}' "$JAR")" \
+  --data-urlencode username=alice --data-urlencode 'password={alice}' {issuer}/login)
+USER_TOKEN=$(curl -s -u 'demo-front:{f}' -d grant_type=authorization_code \
+  -d "code=$(echo "$CALLBACK" | sed -E 's/.*[?&]code=([^&]+).*/\1/')" \
+  -d 'redirect_uri={cb}' -d 'code_verifier={verifier}' {issuer}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+#  2. demo-front exchanges alice's token (its audience is demo-front) for one to the Orders API
+API_TOKEN=$(curl -s -u 'demo-front:{f}' -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+  -d "subject_token=$USER_TOKEN" -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+  -d audience=orders-api {issuer}/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+#  3-6. It calls the example API (built on wissel-resource), which introspects the token as
+#       orders-api and answers with what it learned: alice, her scopes for the Orders API, the
+#       claims they release (name, email) and the link's attributes
+curl -s -H "Authorization: Bearer $API_TOKEN" {issuer}/demo/api/orders; echo
+#  alice's own token is not for the API: refused (401)
+curl -s -o /dev/null -w '%{{http_code}}\n' -H "Authorization: Bearer $USER_TOKEN" {issuer}/demo/api/orders
+#  See why with: wissel policy explain --config {cfg} --client demo-front --api orders-api --user alice
+rm -f "$JAR"
 
 Stop with Ctrl-C.
 "#

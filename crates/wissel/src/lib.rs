@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod demo_api;
 pub mod provision;
 pub mod server;
 pub mod tls;

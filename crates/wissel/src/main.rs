@@ -1,5 +1,7 @@
 //! `wissel`: the OAuth 2.0 / OpenID Connect authorization server.
 
+mod admin;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -74,6 +76,21 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage links: what a client may do with an API.
+    Link {
+        #[command(subcommand)]
+        command: admin::LinkCommand,
+    },
+    /// Manage authorizations: the scopes users and groups hold for APIs.
+    Authz {
+        #[command(subcommand)]
+        command: admin::AuthzCommand,
+    },
+    /// Explain policy decisions.
+    Policy {
+        #[command(subcommand)]
+        command: admin::PolicyCommand,
     },
 }
 
@@ -442,6 +459,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.login.demo_rp = true;
             // The built-in relying party lives at this address, whatever the file says.
             for c in &mut config.declared.clients {
+                if c.id == "demo-front" {
+                    c.redirect_uris =
+                        vec![format!("{}{}", config.issuer, demo::FRONT_CALLBACK_PATH)];
+                }
                 if c.id == wissel_http::routes::DEMO_CLIENT_ID {
                     c.redirect_uris = vec![format!(
                         "{}{}",
@@ -458,6 +479,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(config.log_format, "warn,wissel=info");
             let text = std::fs::read_to_string(&file)?;
             let secrets = demo::secrets(&text)?;
+            // The example API (steps 3–6 of token exchange) introspects as orders-api.
+            config.demo_api_secret = Some(secrets.orders_api.clone());
             serve_until_signal(&config, |issuer| {
                 // Not println!: a closed stdout (`wissel demo | head`) must not stop the server.
                 use std::io::Write;
@@ -628,11 +651,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => println!("public client {id} created (it has no secret)"),
             }
             println!(
-                "link it to an API in the configuration file ([[links]]) before it can obtain tokens for it"
+                "link it to an API (`wissel link set`, or [[links]] in the configuration file) before it can obtain tokens for it"
             );
             Ok(())
         }
         Command::User { command } => user_command(command).await,
+        Command::Link { command } => admin::link(command).await,
+        Command::Authz { command } => admin::authz(command).await,
+        Command::Policy { command } => admin::policy(command).await,
     }
 }
 
@@ -652,7 +678,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wissel: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<admin::Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -126,6 +126,7 @@ pub async fn start_on(
         purge_batch: config.purge_batch,
         token_cache_capacity: config.token_cache_capacity,
         jwks_uri_ttl: config.jwks_uri_ttl,
+        acmidm_path_aliases: config.acmidm_path_aliases,
         login: config.login.clone(),
         ui: config.ui.clone(),
     };
@@ -139,7 +140,10 @@ pub async fn start_on(
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
 
-    let app = wissel_http::router(state.clone());
+    let mut app = wissel_http::router(state.clone());
+    if let Some(secret) = &config.demo_api_secret {
+        app = app.merge(crate::demo_api::router(&config.issuer, secret)?);
+    }
     let http = match &config.tls {
         Some(tls) => {
             let acceptor = crate::tls::acceptor(&tls.cert_file, &tls.key_file)?;

@@ -74,6 +74,7 @@ pub fn decide(
         issued_at: now,
         expires_at: now.saturating_add(api.access_token_lifetime),
         format,
+        derivation: Default::default(),
     })
 }
 
@@ -122,12 +123,16 @@ mod tests {
             scopes: BTreeMap::from([("r".into(), "read".into()), ("w".into(), "write".into())]),
             access_token_lifetime: 300,
             disabled: false,
+            claims: Default::default(),
+            client_id: None,
         };
         let link = Link {
             client: "c".into(),
             api: "a".into(),
             scopes: ScopeSet::from_tokens(["r"]),
             exchange: false,
+            delegation: false,
+            may_act: None,
             attributes: BTreeMap::new(),
         };
         let reg = Registry::new(

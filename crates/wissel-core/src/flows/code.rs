@@ -4,7 +4,7 @@
 
 use crate::OAuthError;
 use crate::grant::{CodeRecord, Grant, PkceMethod, RefreshRecord};
-use crate::model::{AccessToken, Client, GrantType, Registry, TokenFormat, User};
+use crate::model::{AccessToken, Client, GrantType, Profile, Registry, TokenFormat, User};
 use crate::scope::ScopeSet;
 
 /// Checks a code record (already spent) against the token request. `pkce` verifies a verifier
@@ -110,7 +110,8 @@ pub fn check_refresh(
 }
 
 /// The access token of a user grant: for the named API (its format and lifetime), or, when none
-/// was named, for the client itself (userinfo, token exchange) as a JWT.
+/// was named, for the client itself (userinfo, token exchange): a JWT, or opaque for a client of
+/// the `acmidm` profile.
 #[allow(clippy::too_many_arguments)]
 pub fn user_access_token(
     registry: &Registry,
@@ -132,7 +133,10 @@ pub fn user_access_token(
         }
         None => (
             client.id.clone(),
-            TokenFormat::Jwt,
+            match client.profile {
+                Profile::Acmidm => TokenFormat::Opaque,
+                _ => TokenFormat::Jwt,
+            },
             client.lifetimes.access_token,
         ),
     };
@@ -146,6 +150,7 @@ pub fn user_access_token(
         issued_at: now,
         expires_at: now.saturating_add(lifetime),
         format,
+        derivation: Default::default(),
     })
 }
 

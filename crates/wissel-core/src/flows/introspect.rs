@@ -20,13 +20,18 @@ pub fn may_see(caller: &Principal, token: &AccessToken, registry: &Registry) -> 
     }
 }
 
-/// The members of an active introspection response, with the link's attributes.
+/// The members of an active introspection response: the user claims its scopes release, the
+/// link's attributes, what token exchange added (`act`, `may_act`, `parent_grant`), and the
+/// standard members, which nothing can shadow.
 pub fn active_response(
     issuer: &str,
     token: &AccessToken,
     registry: &Registry,
 ) -> Map<String, Value> {
     let mut m = Map::new();
+    for (k, v) in &token.derivation.claims {
+        m.insert(k.clone(), v.clone());
+    }
     if let Some(link) = registry.link(&token.client_id, &token.api) {
         for (k, v) in &link.attributes {
             m.insert(k.clone(), v.clone());
@@ -49,6 +54,16 @@ pub fn active_response(
     });
     if let Value::Object(std) = standard {
         m.extend(std);
+    }
+    let d = &token.derivation;
+    if let Some(act) = &d.act {
+        m.insert("act".into(), act.clone());
+    }
+    if let Some(may_act) = &d.may_act {
+        m.insert("may_act".into(), may_act.clone());
+    }
+    if let Some(parent) = d.parent() {
+        m.insert("parent_grant".into(), Value::String(parent.to_owned()));
     }
     m
 }

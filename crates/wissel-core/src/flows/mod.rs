@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_credentials;
 pub mod code;
+pub mod exchange;
 pub mod introspect;
 pub mod revoke;
 pub mod target;

@@ -254,7 +254,8 @@ async fn grantable_for(
             state
                 .store()
                 .authorized_scopes(&user.username, &user.groups, api)
-                .await?,
+                .await?
+                .unwrap_or_default(),
         ),
         None => None,
     };

@@ -72,7 +72,12 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
             "authorization_endpoint": s.endpoint(AUTHORIZE_PATH),
             "userinfo_endpoint": s.endpoint(USERINFO_PATH),
             "end_session_endpoint": s.endpoint(LOGOUT_PATH),
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "fragment", "form_post"],
             "code_challenge_methods_supported": ["S256", "plain"],

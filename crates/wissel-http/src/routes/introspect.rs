@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wissel_core::OAuthError;
 use wissel_core::flows::introspect::{active_response, inactive_response, may_see};
-use wissel_core::model::ClientAuthMethod;
+use wissel_core::model::{ClientAuthMethod, Profile};
 use wissel_core::ports::AuditEvent;
 
 use super::{Call, INTROSPECT_PATH, no_store_json, protocol_endpoint};
@@ -16,6 +16,10 @@ use crate::form::OAuthForm;
 use crate::observe::RequestId;
 use crate::state::AppState;
 use crate::tokens;
+
+/// The `typ` of the acmidm profile's signed `jwt` member: never `at+jwt`, so that the copy
+/// cannot pass for an access token.
+const ACMIDM_JWT_TYP: &str = "token-introspection+jwt";
 
 /// The media type of a signed introspection response (RFC 9701 §5).
 const JWT_RESPONSE: &str = "application/token-introspection+jwt";
@@ -62,10 +66,22 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
         .map_err(OAuthError::from)?;
     let registry = state.registry();
     let visible = resolved.filter(|r| may_see(&caller, &r.token, &registry));
-    let members = match &visible {
+    let mut members = match &visible {
         Some(r) => active_response(&state.settings().issuer, &r.token, &registry),
         None => inactive_response(),
     };
+    // The acmidm profile: a signed copy of the response as the `jwt` member.
+    if let Some(r) = &visible
+        && registry
+            .client(&r.token.client_id)
+            .is_some_and(|c| c.profile == Profile::Acmidm)
+    {
+        let jwt = state
+            .keys()
+            .sign(ACMIDM_JWT_TYP, &members)
+            .map_err(OAuthError::server_error)?;
+        members.insert("jwt".into(), Value::String(jwt));
+    }
     let outcome_name = if visible.is_some() {
         "active"
     } else {

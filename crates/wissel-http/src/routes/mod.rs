@@ -9,6 +9,7 @@ mod logout;
 mod ops;
 mod revoke;
 mod token;
+mod token_exchange;
 mod token_user;
 mod userinfo;
 
@@ -81,6 +82,22 @@ pub fn router(state: AppState) -> Router {
         app = app
             .route(DEMO_PATH, get(demo_rp::start))
             .route(DEMO_CALLBACK_PATH, get(demo_rp::callback));
+    }
+    if state.settings().acmidm_path_aliases {
+        // ACM/IDM's paths, for clients written against it (docs/profiles.md).
+        app = app
+            .route(
+                "/op/v1/auth",
+                get(authorize::authorize).post(authorize::authorize),
+            )
+            .route("/op/v1/token", post(token::token))
+            .route(
+                "/op/v1/userinfo",
+                get(userinfo::userinfo).post(userinfo::userinfo),
+            )
+            .route("/op/v1/logout", get(logout::logout).post(logout::logout))
+            .route("/op/v1/keys", get(discovery::jwks))
+            .route("/op/v1/introspect", post(introspect::introspect));
     }
     app.route(
         "/.well-known/openid-configuration",

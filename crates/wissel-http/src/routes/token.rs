@@ -1,5 +1,5 @@
 //! The token endpoint (RFC 6749 §3.2). Grants: `client_credentials`, `authorization_code`
-//! (with PKCE) and `refresh_token`.
+//! (with PKCE), `refresh_token` and token exchange (RFC 8693).
 
 use axum::Extension;
 use axum::extract::State;
@@ -29,7 +29,7 @@ pub(super) async fn token(
     protocol_endpoint(TOKEN_PATH, state, rid, headers, form, handle).await
 }
 
-fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
+pub(super) fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
     let values = form.all("resource");
     for r in values {
         // RFC 8707 §2: an absolute URI without a fragment.
@@ -64,7 +64,8 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
     let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported grant_type: client_credentials, authorization_code, refresh_token",
+            "supported grant_type: client_credentials, authorization_code, refresh_token, \
+             urn:ietf:params:oauth:grant-type:token-exchange",
         )
         .into());
     };
@@ -83,6 +84,9 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
         }
         GrantType::RefreshToken => {
             return super::token_user::refresh(state, rid, form, &client).await;
+        }
+        GrantType::TokenExchange => {
+            return super::token_exchange::token_exchange(state, rid, form, &client).await;
         }
     }
     if client.is_public() {

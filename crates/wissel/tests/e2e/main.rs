@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
+mod admin;
 mod browser;
 mod code_flow;
+mod exchange;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -1356,7 +1358,12 @@ async fn discovery_jwks_and_operations() {
         assert_eq!(m["revocation_endpoint"], n.url("/revoke"));
         assert_eq!(
             m["grant_types_supported"],
-            json!(["authorization_code", "refresh_token", "client_credentials"])
+            json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
         assert_eq!(m["authorization_endpoint"], n.url("/authorize"));
         assert_eq!(m["userinfo_endpoint"], n.url("/userinfo"));
@@ -1736,6 +1743,12 @@ fn demo_walkthrough_works_as_printed() {
         "\"error\":\"invalid_scope\"",
         "\"status\":\"ready\"",
         "wissel_http_requests_total",
+        // Step 10: token exchange, and the example API's answer from introspection.
+        "Hello Alice Example: here are your orders (you may orders:read).",
+        "\"setbyapi_channel\":\"web\"",
+        "\"email\":\"alice@example.org\"",
+        "\"client_id\":\"demo-front\"",
+        "401",
     ] {
         assert!(
             text.contains(expected),

@@ -432,24 +432,7 @@ macro_rules! backend {
             }
 
             pub(crate) async fn insert_access_token(pool: &Pool, digest: &Digest, t: &AccessToken) -> StoreResult<()> {
-                sqlx::query::<Db>(
-                    "INSERT INTO access_tokens (digest, jti, grant_id, client_id, subject, api_id, scope, issued_at, expires_at, derivation) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(digest.0.to_vec())
-                .bind(&t.jti)
-                .bind(&t.grant_id)
-                .bind(&t.client_id)
-                .bind(&t.subject)
-                .bind(&t.api)
-                .bind(t.scope.to_string())
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .bind(derivation_json(t)?)
-                .execute(pool)
-                .await
-                .map_err(internal)?;
-                Ok(())
+                insert_rows(pool, &[(*digest, t.clone())]).await
             }
 
             pub(crate) async fn find_access_token(pool: &Pool, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {

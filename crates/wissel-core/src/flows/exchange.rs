@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::OAuthError;
+use crate::flows::client_credentials::token_format;
 use crate::model::{
     AccessToken, Api, Client, Derivation, Link, MAX_CHAIN, Profile, Registry, TokenFormat, User,
     token_type,
@@ -145,12 +146,7 @@ pub fn check_actor(
     subject: &AccessToken,
     actor: &AccessToken,
 ) -> Result<Value, OAuthError> {
-    if !link.delegation {
-        return Err(OAuthError::invalid_request(
-            "actor_token: this client may not act for users at this API (the link does not allow \
-             delegation)",
-        ));
-    }
+    may_delegate(link)?;
     if actor.client_id != client.id {
         return Err(OAuthError::invalid_request(
             "actor_token: the actor token was not issued to this client",
@@ -168,6 +164,25 @@ pub fn check_actor(
         m.insert("act".into(), prior.clone());
     }
     Ok(act)
+}
+
+/// The link's permission to present an actor token; the endpoint asks before it even looks at
+/// the actor token.
+pub fn may_delegate(link: &Link) -> Result<(), OAuthError> {
+    if link.delegation {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "actor_token: this client may not act for users at this API (the link does not allow \
+             delegation)",
+        ))
+    }
+}
+
+/// `requested_token_type`, checked with the request's other parameters: absent, `…:access_token`
+/// or `…:jwt`.
+pub fn check_requested_token_type(requested: Option<&str>) -> Result<(), OAuthError> {
+    token_format(TokenFormat::Jwt, requested).map(|_| ())
 }
 
 /// What the endpoint learned about the subject's user.
@@ -281,14 +296,13 @@ fn format(
         Profile::Acmidm => TokenFormat::Opaque,
         _ => api.token_format,
     };
-    match requested {
-        None | Some(token_type::ACCESS_TOKEN) => Ok((default, token_type::ACCESS_TOKEN)),
-        Some(token_type::JWT) => Ok((TokenFormat::Jwt, token_type::JWT)),
-        Some(_) => Err(OAuthError::invalid_request(
-            "requested_token_type must be urn:ietf:params:oauth:token-type:access_token or \
-             urn:ietf:params:oauth:token-type:jwt",
-        )),
-    }
+    let format = token_format(default, requested)?;
+    let issued = if requested == Some(token_type::JWT) {
+        token_type::JWT
+    } else {
+        token_type::ACCESS_TOKEN
+    };
+    Ok((format, issued))
 }
 
 /// The user claims that `scope` releases to the API (configured per API scope).

@@ -99,6 +99,8 @@ async fn exchange(
     // The parameters of the later checks are read before any of them runs, so that a malformed
     // request is `invalid_request` whatever else is wrong with it.
     let requested = form.get("scope").map(ScopeSet::parse).transpose()?;
+    let requested_token_type = form.get("requested_token_type");
+    exchange::check_requested_token_type(requested_token_type)?;
     let actor_param = match (form.get("actor_token"), form.get("actor_token_type")) {
         (None, None) => None,
         (Some(v), Some(t)) => Some((v, t)),
@@ -123,14 +125,8 @@ async fn exchange(
     let act = match actor_param {
         None => None,
         Some((value, ty)) => {
-            if !link.delegation {
-                // Refused before the actor token is even looked at.
-                return Err(OAuthError::invalid_request(
-                    "actor_token: this client may not act for users at this API (the link does \
-                     not allow delegation)",
-                )
-                .into());
-            }
+            // Refused before the actor token is even looked at.
+            exchange::may_delegate(&link)?;
             let announced = exchange::check_token_type("actor_token_type", Some(ty))?;
             let actor = resolve_presented(state, "actor_token", value, announced)
                 .await
@@ -160,7 +156,7 @@ async fn exchange(
             subject: &subject,
             act,
             requested: requested.as_ref(),
-            requested_token_type: form.get("requested_token_type"),
+            requested_token_type,
             now: state.now(),
             jti,
             grant_id,

@@ -189,7 +189,12 @@ async fn exchange(
         ("subject_token_type", ACCESS),
     ];
     form.extend_from_slice(extra);
-    let r = n.post("/token", Some(client), &form).await;
+    post_token(n, client, &form).await
+}
+
+/// A token request by `client` with exactly this form: the status and the body.
+async fn post_token(n: &Node, client: (&str, &str), form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = n.post("/token", Some(client), form).await;
     let status = r.status();
     assert_eq!(r.headers()["cache-control"], "no-store");
     (status, r.json().await.unwrap())
@@ -579,56 +584,44 @@ async fn check_2_the_subject_token() {
         ),
         (subject, "urn:example:other", "an unknown type"),
     ] {
-        let r = n
-            .post(
-                "/token",
-                Some(FRONT),
-                &[
-                    ("grant_type", EXCHANGE),
-                    ("subject_token", value),
-                    ("subject_token_type", ty),
-                    ("audience", "cases-api"),
-                ],
-            )
-            .await;
-        let got = (r.status(), r.json().await.unwrap());
+        let got = post_token(
+            &n,
+            FRONT,
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", value),
+                ("subject_token_type", ty),
+                ("audience", "cases-api"),
+            ],
+        )
+        .await;
         assert_error(&got, "invalid_request", what);
     }
     // Missing and duplicated parameters.
-    let r = n
-        .post(
-            "/token",
-            Some(FRONT),
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", subject),
-                ("audience", "cases-api"),
-            ],
-        )
-        .await;
-    assert_error(
-        &(r.status(), r.json().await.unwrap()),
-        "invalid_request",
-        "no type",
-    );
-    let r = n
-        .post(
-            "/token",
-            Some(FRONT),
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", subject),
-                ("subject_token", subject),
-                ("subject_token_type", ACCESS),
-                ("audience", "cases-api"),
-            ],
-        )
-        .await;
-    assert_error(
-        &(r.status(), r.json().await.unwrap()),
-        "invalid_request",
-        "duplicate subject_token",
-    );
+    let got = post_token(
+        &n,
+        FRONT,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject),
+            ("audience", "cases-api"),
+        ],
+    )
+    .await;
+    assert_error(&got, "invalid_request", "no type");
+    let got = post_token(
+        &n,
+        FRONT,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject),
+            ("subject_token", subject),
+            ("subject_token_type", ACCESS),
+            ("audience", "cases-api"),
+        ],
+    )
+    .await;
+    assert_error(&got, "invalid_request", "duplicate subject_token");
     // The token works; then it is revoked and does not.
     ok(exchange(&n, FRONT, subject, &aud).await);
     let r = n.post("/revoke", Some(FRONT), &[("token", subject)]).await;
@@ -679,6 +672,24 @@ async fn check_3_the_target_api() {
         &exchange(&n, FRONT, &subject, &[]).await,
         "invalid_request",
         "no target named",
+    );
+    // A malformed request is invalid_request, whatever else is wrong with it.
+    assert_error(
+        &exchange(
+            &n,
+            FRONT,
+            &subject,
+            &[
+                ("audience", "no-such-api"),
+                (
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+            ],
+        )
+        .await,
+        "invalid_request",
+        "an unsupported requested_token_type",
     );
 }
 

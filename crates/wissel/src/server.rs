@@ -181,7 +181,10 @@ pub async fn start_on(
 /// revocations; every maintenance interval, key rotation, key-ring refresh and purging.
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut sync = tokio::time::interval(state.settings().sync_interval);
-    let mut maintenance = tokio::time::interval(state.settings().maintenance_interval);
+    // start_on has just applied the rotation schedule: the first maintenance run is one
+    // interval away, so that it never races an operator's (or a test's) rotation at start-up.
+    let period = state.settings().maintenance_interval;
+    let mut maintenance = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

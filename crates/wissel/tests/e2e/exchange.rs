@@ -164,6 +164,51 @@ pub(crate) async fn user_token(
     r.json().await.unwrap()
 }
 
+/// Like [`user_token`], for a client that authenticates in the form (`client_secret_post`).
+async fn user_token_post(
+    n: &Node,
+    client: (&str, &str),
+    cb: &str,
+    user: (&str, &str),
+    scope: &str,
+) -> Value {
+    let mut b = Browser::default();
+    let verifier = wissel_crypto::secret::generate_secret();
+    let challenge = wissel_crypto::pkce::s256(&verifier);
+    let to = log_in_and_consent(
+        n,
+        &mut b,
+        &[
+            ("response_type", "code"),
+            ("client_id", client.0),
+            ("redirect_uri", cb),
+            ("scope", scope),
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+        user,
+    )
+    .await;
+    let code = query_of(&to)["code"].clone();
+    let r = n
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", cb),
+                ("code_verifier", &verifier),
+                ("client_id", client.0),
+                ("client_secret", client.1),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
 async fn front_token(n: &Node, user: (&str, &str)) -> String {
     let t = user_token(
         n,
@@ -195,6 +240,14 @@ async fn exchange(
 /// A token request by `client` with exactly this form: the status and the body.
 async fn post_token(n: &Node, client: (&str, &str), form: &[(&str, &str)]) -> (StatusCode, Value) {
     let r = n.post("/token", Some(client), form).await;
+    let status = r.status();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (status, r.json().await.unwrap())
+}
+
+/// A token request that authenticates in the form (or not at all).
+async fn post_token_unauthenticated(n: &Node, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = n.post("/token", None, form).await;
     let status = r.status();
     assert_eq!(r.headers()["cache-control"], "no-store");
     (status, r.json().await.unwrap())
@@ -459,8 +512,9 @@ async fn check_1_the_client_authenticates() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client", "{body}");
-    // A replayed private_key_jwt assertion: the first gets past authentication (and fails
-    // later, on the subject), the replay does not.
+    // A replayed private_key_jwt assertion: the first gets past authentication (and is then
+    // refused the grant: signer may not exchange here), the replay does not get past it.
+    // `every_client_authentication_method_can_exchange` replays one after a real exchange.
     let assertion = super::assertion(&super::assertion_claims(
         &n.url("/token"),
         SystemClock.now() + 60,
@@ -807,6 +861,310 @@ async fn check_6_the_scope_intersection() {
     assert_eq!(got["scope"], "cases:read");
 }
 
+/// The checks run in the order of docs/token-exchange.md: a request that fails two of them gets
+/// the error of the earlier one. And the subject token's issuer, type and lifetime bind the
+/// exchange.
+#[tokio::test]
+async fn the_checks_run_in_their_order() {
+    let clock = Arc::new(TestClock(AtomicI64::new(SystemClock.now())));
+    let n = exchange_node(clock.clone()).await;
+    let nowhere = [("audience", "no-such-api")];
+    // 2 before 3: another client's token, and an unknown API.
+    let webapp = user_token(
+        &n,
+        ("webapp", super::WEBAPP_SECRET),
+        "https://webapp.example/cb",
+        ALICE,
+        "openid",
+    )
+    .await;
+    assert_error(
+        &exchange(&n, FRONT, webapp["access_token"].as_str().unwrap(), &nowhere).await,
+        "invalid_grant",
+        "checks 2 and 3 fail: 2 answers",
+    );
+    // 3 before 4: an unknown API, asked by a client that no API trusts.
+    let bob_untrusted = user_token(&n, UNTRUSTED, "https://untrusted.example/cb", BOB, "openid")
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        &exchange(&n, UNTRUSTED, &bob_untrusted, &nowhere).await,
+        "invalid_target",
+        "checks 3 and 4 fail: 3 answers",
+    );
+    // 4 before 5: an untrusted client, for a user without authorization.
+    assert_error(
+        &exchange(&n, UNTRUSTED, &bob_untrusted, &[("audience", "cases-api")]).await,
+        "unauthorized_client",
+        "checks 4 and 5 fail: 4 answers",
+    );
+    // 5 before 6: a user without authorization, asking a scope the link does not allow.
+    let bob = front_token(&n, BOB).await;
+    let got = exchange(
+        &n,
+        FRONT,
+        &bob,
+        &[("audience", "cases-api"), ("scope", "cases:admin")],
+    )
+    .await;
+    assert_error(&got, "invalid_grant", "checks 5 and 6 fail: 5 answers");
+    assert!(got.1["error_description"].as_str().unwrap().contains("not authorized"));
+
+    // A token signed with this server's own key but naming another issuer is not ours.
+    let dave = front_token(&n, DAVE).await;
+    let mut claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(&dave).unwrap();
+    claims["iss"] = json!("https://evil.example");
+    let other_issuer = n.server.state.keys().sign("at+jwt", &claims).unwrap();
+    assert_error(
+        &exchange(&n, FRONT, &other_issuer, &[("audience", "cases-api")]).await,
+        "invalid_grant",
+        "our signature, another issuer",
+    );
+    // `subject_token_type=…:jwt`: a JWT access token is accepted; an opaque token is not a JWT.
+    let jwt_typed = post_token(
+        &n,
+        FRONT,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &dave),
+            ("subject_token_type", JWT_TYPE),
+            ("audience", "cases-api"),
+        ],
+    )
+    .await;
+    ok(jwt_typed);
+    let acm = user_token(&n, ACM, "https://acm.example/cb", DAVE, "openid").await;
+    let opaque = acm["access_token"].as_str().unwrap();
+    assert!(!opaque.contains('.'));
+    let got = post_token(
+        &n,
+        ACM,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", opaque),
+            ("subject_token_type", JWT_TYPE),
+            ("audience", "cases-api"),
+        ],
+    )
+    .await;
+    assert_error(&got, "invalid_request", "an opaque token announced as a JWT");
+
+    // The new token never outlives its subject: 500 s into the subject's 600, the API's 900 s
+    // lifetime is cut to what the subject has left, for JWT and opaque tokens alike.
+    let subject_exp = n.introspect_as(FRONT, &dave).await["exp"].as_i64().unwrap();
+    let acm_exp = n.introspect_as(ACM, opaque).await["exp"].as_i64().unwrap();
+    clock.0.fetch_add(500, Ordering::SeqCst);
+    let got = ok(exchange(&n, FRONT, &dave, &[("audience", "cases-api")]).await);
+    let left = got["expires_in"].as_i64().unwrap();
+    assert!((1..=100).contains(&left), "expires_in {left}");
+    let seen = n
+        .introspect_as(CASES, got["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["exp"].as_i64().unwrap(), subject_exp);
+    assert!(seen["iat"].as_i64().unwrap() >= clock.now());
+    let got = ok(exchange(&n, ACM, opaque, &[("audience", "cases-api")]).await);
+    assert!(!got["access_token"].as_str().unwrap().contains('.'));
+    assert!(got["expires_in"].as_i64().unwrap() <= 100);
+    let seen = n
+        .introspect_as(CASES, got["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["exp"].as_i64().unwrap(), acm_exp);
+    // And past the subject's end, nothing it gave remains.
+    clock.0.fetch_add(101, Ordering::SeqCst);
+    assert_eq!(
+        n.introspect_as(CASES, got["access_token"].as_str().unwrap())
+            .await["active"],
+        false
+    );
+}
+
+/// Client authentication at the exchange, by every method: `client_secret_post` for a front end,
+/// `private_key_jwt` for an API's own client further down the chain, whose assertion cannot be
+/// replayed.
+#[tokio::test]
+async fn every_client_authentication_method_can_exchange() {
+    let n = start_node_edited(None, Arc::new(SystemClock), None, false, |t| {
+        // signer (private_key_jwt) may exchange too.
+        let from = "grant_types = [\"client_credentials\"]\n[[clients]]\nid = \"spa\"";
+        assert!(t.contains(from));
+        let t = t.replacen(
+            from,
+            "grant_types = [\"client_credentials\", \"token_exchange\"]\n[[clients]]\nid = \"spa\"",
+            1,
+        );
+        let x = exchange_config()
+            .replacen(
+                "id = \"front\"\nname = \"Front End\"",
+                "id = \"front\"\nname = \"Front End\"\nauth_method = \"client_secret_post\"",
+                1,
+            )
+            .replacen("client = \"cases-svc\"", "client = \"signer\"", 1);
+        format!(
+            "{t}{x}[[links]]\nclient = \"signer\"\napi = \"archive-api\"\nscopes = [\"archive:read\"]\nexchange = true\n"
+        )
+    })
+    .await;
+    // The front end authenticates in the form, at the code redemption and at the exchange.
+    let subject = user_token_post(&n, FRONT, "https://front.example/cb", DAVE, "openid")
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = ok(post_token_unauthenticated(
+        &n,
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS),
+            ("audience", "cases-api"),
+            ("client_id", "front"),
+            ("client_secret", FRONT_SECRET),
+        ],
+    )
+    .await);
+    let cases_token = got["access_token"].as_str().unwrap().to_owned();
+    // Basic is not the registered method any more.
+    assert_error(
+        &exchange(&n, FRONT, &subject, &[("audience", "cases-api")]).await,
+        "invalid_client",
+        "Basic for a client_secret_post client",
+    );
+    // cases-api acts as signer, which authenticates with a private_key_jwt assertion.
+    let assertion = super::assertion(&super::assertion_claims(
+        &n.url("/token"),
+        SystemClock.now() + 60,
+    ));
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", cases_token.as_str()),
+        ("subject_token_type", ACCESS),
+        ("audience", "archive-api"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let got = ok(post_token_unauthenticated(&n, &form).await);
+    let archive_token = got["access_token"].as_str().unwrap();
+    let seen = n.introspect_as(ARCHIVE, archive_token).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["client_id"], "signer");
+    assert_eq!(seen["scope"], "archive:read");
+    let before = opaque_rows(&n).await;
+    let replay = post_token_unauthenticated(&n, &form).await;
+    assert_error(&replay, "invalid_client", "a replayed client assertion");
+    assert_eq!(opaque_rows(&n).await, before, "the replay wrote nothing");
+}
+
+/// Delegation down a chain: each actor is nested inside the next (RFC 8693 §4.1), introspection
+/// shows the whole `act`, and a subject token's `may_act` admits only the actor it names.
+#[tokio::test]
+async fn delegation_nests_act_and_honours_may_act() {
+    let n = start_node_edited(None, Arc::new(SystemClock), None, false, |t| {
+        let x = exchange_config().replacen(
+            "id = \"archive-api\"",
+            "id = \"archive-api\"\nclient = \"archive-svc\"",
+            1,
+        );
+        format!(
+            r#"{t}{x}
+[[clients]]
+id = "archive-svc"
+secret = "{ARCHIVE_SECRET}"
+grant_types = ["client_credentials", "token_exchange"]
+[[apis]]
+id = "vault-api"
+token_format = "jwt"
+secret = "{ARCHIVE_SECRET}"
+scopes = {{ "vault:read" = "Read the vault" }}
+[[links]]
+client = "archive-svc"
+api = "vault-api"
+scopes = ["vault:read"]
+exchange = true
+delegation = true
+[[authorizations]]
+group = "archivists"
+api = "vault-api"
+scopes = ["vault:read"]
+"#
+        )
+    })
+    .await;
+    const ARCHIVE_SVC: (&str, &str) = ("archive-svc", ARCHIVE_SECRET);
+    let vault: (&str, &str) = ("vault-api", ARCHIVE_SECRET);
+    let subject = front_token(&n, DAVE).await;
+    let cases = ok(exchange(&n, FRONT, &subject, &[("audience", "cases-api")]).await);
+    let cases_token = cases["access_token"].as_str().unwrap();
+    // may_act names cases-svc: an actor token issued to cases-svc but for the user is refused.
+    let plain = ok(exchange(&n, CASES_SVC, cases_token, &[("audience", "archive-api")]).await);
+    let users_token = plain["access_token"].as_str().unwrap();
+    let got = exchange(
+        &n,
+        CASES_SVC,
+        cases_token,
+        &[
+            ("audience", "archive-api"),
+            ("actor_token", users_token),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await;
+    assert_error(&got, "invalid_request", "an actor that may_act does not name");
+    assert!(got.1["error_description"].as_str().unwrap().contains("may_act"));
+    // cases-svc acts, as may_act allows.
+    let actor = cc_token(&n, CASES_SVC, "archive-api").await;
+    let first = ok(exchange(
+        &n,
+        CASES_SVC,
+        cases_token,
+        &[
+            ("audience", "archive-api"),
+            ("actor_token", &actor),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await);
+    let archive_token = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        n.introspect_as(ARCHIVE, archive_token).await["act"],
+        json!({"sub": "cases-svc"})
+    );
+    // archive-svc acts next: the earlier actor is nested inside.
+    let actor = cc_token(&n, ARCHIVE_SVC, "vault-api").await;
+    let second = ok(exchange(
+        &n,
+        ARCHIVE_SVC,
+        archive_token,
+        &[
+            ("audience", "vault-api"),
+            ("actor_token", &actor),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await);
+    let vault_token = second["access_token"].as_str().unwrap();
+    let seen = n.introspect_as(vault, vault_token).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(
+        seen["act"],
+        json!({"sub": "archive-svc", "act": {"sub": "cases-svc"}})
+    );
+    assert_eq!(seen["scope"], "vault:read");
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(vault_token).unwrap();
+    assert_eq!(claims["act"], seen["act"], "the JWT carries the same act");
+    // Without an actor token, the subject's own act travels on.
+    let third = ok(exchange(&n, ARCHIVE_SVC, archive_token, &[("audience", "vault-api")]).await);
+    assert_eq!(
+        n.introspect_as(vault, third["access_token"].as_str().unwrap())
+            .await["act"],
+        json!({"sub": "cases-svc"})
+    );
+}
+
 /// Chains and delegation: the API's own client exchanges the token it received for one to a
 /// further API, with itself as the actor; revoking the root grant revokes the whole chain.
 #[tokio::test]
@@ -963,9 +1321,41 @@ async fn acmidm_profile() {
     .await);
     assert_eq!(got["issued_token_type"], JWT_TYPE);
     assert!(got["access_token"].as_str().unwrap().contains('.'));
-    // /op/v1 aliases.
+    // /op/v1 aliases; the signed copy verifies with the key published at /op/v1/keys.
     let r = http().get(n.url("/op/v1/keys")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let jwks: jsonwebtoken::jwk::JwkSet = r.json().await.unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published");
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    let verified = jsonwebtoken::decode::<Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &v,
+    )
+    .expect("the jwt member is signed by the server");
+    assert_eq!(verified.claims["sub"], seen["sub"]);
+    let r = http()
+        .get(n.url("/op/v1/userinfo"))
+        .bearer_auth(subject)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["sub"], seen["sub"]);
+    let r = http()
+        .get(n.url(
+            "/op/v1/auth?response_type=code&client_id=acm-front&redirect_uri=https%3A%2F%2Facm.example%2Fcb&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(r.headers()["location"].to_str().unwrap().contains("/login?"));
+    let r = http().get(n.url("/op/v1/logout")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the logout confirmation page");
     let r = n
         .post("/op/v1/introspect", Some(CASES), &[("token", opaque)])
         .await;

@@ -879,7 +879,13 @@ async fn the_checks_run_in_their_order() {
     )
     .await;
     assert_error(
-        &exchange(&n, FRONT, webapp["access_token"].as_str().unwrap(), &nowhere).await,
+        &exchange(
+            &n,
+            FRONT,
+            webapp["access_token"].as_str().unwrap(),
+            &nowhere,
+        )
+        .await,
         "invalid_grant",
         "checks 2 and 3 fail: 2 answers",
     );
@@ -910,7 +916,12 @@ async fn the_checks_run_in_their_order() {
     )
     .await;
     assert_error(&got, "invalid_grant", "checks 5 and 6 fail: 5 answers");
-    assert!(got.1["error_description"].as_str().unwrap().contains("not authorized"));
+    assert!(
+        got.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not authorized")
+    );
 
     // A token signed with this server's own key but naming another issuer is not ours.
     let dave = front_token(&n, DAVE).await;
@@ -949,7 +960,11 @@ async fn the_checks_run_in_their_order() {
         ],
     )
     .await;
-    assert_error(&got, "invalid_request", "an opaque token announced as a JWT");
+    assert_error(
+        &got,
+        "invalid_request",
+        "an opaque token announced as a JWT",
+    );
 
     // The new token never outlives its subject: 500 s into the subject's 600, the API's 900 s
     // lifetime is cut to what the subject has left, for JWT and opaque tokens alike.
@@ -1113,8 +1128,17 @@ scopes = ["vault:read"]
         ],
     )
     .await;
-    assert_error(&got, "invalid_request", "an actor that may_act does not name");
-    assert!(got.1["error_description"].as_str().unwrap().contains("may_act"));
+    assert_error(
+        &got,
+        "invalid_request",
+        "an actor that may_act does not name",
+    );
+    assert!(
+        got.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("may_act")
+    );
     // cases-svc acts, as may_act allows.
     let actor = cc_token(&n, CASES_SVC, "archive-api").await;
     let first = ok(exchange(
@@ -1325,16 +1349,15 @@ async fn acmidm_profile() {
     let r = http().get(n.url("/op/v1/keys")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let jwks: jsonwebtoken::jwk::JwkSet = r.json().await.unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid published");
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.validate_aud = false;
     v.required_spec_claims.clear();
-    let verified = jsonwebtoken::decode::<Value>(
-        jwt,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
-        &v,
-    )
-    .expect("the jwt member is signed by the server");
+    let verified =
+        jsonwebtoken::decode::<Value>(jwt, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .expect("the jwt member is signed by the server");
     assert_eq!(verified.claims["sub"], seen["sub"]);
     let r = http()
         .get(n.url("/op/v1/userinfo"))
@@ -1353,7 +1376,12 @@ async fn acmidm_profile() {
         .await
         .unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
-    assert!(r.headers()["location"].to_str().unwrap().contains("/login?"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/login?")
+    );
     let r = http().get(n.url("/op/v1/logout")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "the logout confirmation page");
     let r = n

@@ -87,6 +87,74 @@ pub struct AuthRequest {
     pub ui_locales: Vec<String>,
     /// `acr_values`, recorded.
     pub acr_values: Vec<String>,
+    /// What a request of a MedMij client adds; `None` for every other client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medmij: Option<MedmijRequest>,
+}
+
+/// The MedMij parts of an authorization request (core.authint.200, .208).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedmijRequest {
+    /// The aanbieder's `Zorgaanbiedernaam` (`…@medmij`).
+    pub aanbieder: String,
+    /// The one gegevensdienst of a Delen request; `None` for Verzamelen.
+    pub delen: Option<String>,
+    /// `MedMij-Request-ID` of the request, when it carried a valid one.
+    pub request_id: Option<String>,
+    /// `X-Correlation-ID`: the session id of the whole flow, repeated by the token request.
+    pub correlation_id: Option<String>,
+}
+
+/// What a MedMij authorization binds its code and refresh tokens to: the consent, and the
+/// correlation id the token request must repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedmijBinding {
+    /// The aanbieder's `Zorgaanbiedernaam`.
+    pub aanbieder: String,
+    /// The gegevensdiensten the person consented to.
+    pub consented: ScopeSet,
+    /// `X-Correlation-ID` of the authorization request.
+    pub correlation_id: Option<String>,
+    /// The long-lasting consent, when the person gave one (then refresh tokens are issued).
+    pub consent_id: Option<String>,
+}
+
+/// A person's long-lasting MedMij consent (langdurige toestemming): listable and endable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedmijConsent {
+    /// Random id.
+    pub id: String,
+    /// The person.
+    pub subject: String,
+    /// The PGO (its hostname).
+    pub client_id: String,
+    /// The aanbieder's `Zorgaanbiedernaam`.
+    pub aanbieder: String,
+    /// The gegevensdiensten consented to.
+    pub gegevensdiensten: ScopeSet,
+    /// The grant its tokens hang off; ending the consent revokes it.
+    pub grant_id: String,
+    /// When given.
+    pub granted_at: i64,
+    /// When it ends by itself.
+    pub expires_at: i64,
+    /// When the person ended it.
+    pub ended_at: Option<i64>,
+}
+
+/// The last valid copy of a central MedMij list, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredList {
+    /// `ocl`, `whitelist`, `gnl` or `zal`.
+    pub kind: String,
+    /// Its `Volgnummer`.
+    pub volgnummer: i64,
+    /// Its `Tijdstempel` as written.
+    pub tijdstempel: String,
+    /// The document.
+    pub document: Vec<u8>,
+    /// When it was accepted, Unix seconds.
+    pub loaded_at: i64,
 }
 
 /// A pending authorization request, bound to the browser that made it by a CSRF secret.
@@ -206,6 +274,9 @@ pub struct CodeRecord {
     pub issued_at: i64,
     /// Expires.
     pub expires_at: i64,
+    /// A MedMij authorization's consent and correlation id; `None` for other clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medmij: Option<MedmijBinding>,
 }
 
 /// What a refresh token stands for.
@@ -233,6 +304,9 @@ pub struct RefreshRecord {
     pub issued_at: i64,
     /// Expires: the idle limit, never past the grant's end.
     pub expires_at: i64,
+    /// A MedMij authorization's consent; `None` for other clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medmij: Option<MedmijBinding>,
 }
 
 /// What presenting an authorization code did.

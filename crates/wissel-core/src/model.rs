@@ -197,6 +197,10 @@ pub struct Credentials {
     /// The one algorithm its assertions may use (`private_key_jwt`).
     #[serde(default)]
     pub assertion_alg: SigningAlg,
+    /// The DNS name its certificate must carry as a subject alternative name
+    /// (`tls_client_auth`, RFC 8705 §2.1.2 `tls_client_auth_san_dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
 }
 
 /// An OAuth client.

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::InternalError;
 use crate::grant::{
-    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
-    RotateOutcome, Session,
+    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
+    RefreshRecord, RotateOutcome, Session, StoredList,
 };
 use crate::model::{
     AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
@@ -253,9 +253,40 @@ pub trait GrantStore: Send + Sync {
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 
+/// The MedMij profile's state: the last valid copy of each central list, the persons'
+/// long-lasting consents, and the ledger that keeps every issued code and token unique.
+#[async_trait]
+pub trait MedmijStore: Send + Sync {
+    /// The stored copy of a list (`ocl`, `whitelist`, `gnl`, `zal`).
+    async fn medmij_list(&self, kind: &str) -> StoreResult<Option<StoredList>>;
+    /// Stores a list as the last valid copy, unless the stored one has a higher `Volgnummer`
+    /// (one conditional statement); `false` when refused.
+    async fn put_medmij_list(&self, list: &StoredList) -> StoreResult<bool>;
+    /// Records the digest of a value about to be issued; `false` (nothing written) when that
+    /// value was issued before: the caller draws another.
+    async fn reserve_issued(
+        &self,
+        digest: &Digest,
+        kind: &str,
+        keep_until: i64,
+    ) -> StoreResult<bool>;
+    /// Stores a new long-lasting consent.
+    async fn put_medmij_consent(&self, consent: &MedmijConsent) -> StoreResult<()>;
+    /// A person's live (unended, unexpired) consents, newest first.
+    async fn medmij_consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<MedmijConsent>>;
+    /// Ends a live consent of this person; returns it when it was live. The caller revokes its
+    /// grant.
+    async fn end_medmij_consent(
+        &self,
+        subject: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<MedmijConsent>>;
+}
+
 /// The whole store.
 #[async_trait]
-pub trait Store: RegistryStore + TokenStore + KeyStore + GrantStore {
+pub trait Store: RegistryStore + TokenStore + KeyStore + GrantStore + MedmijStore {
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }

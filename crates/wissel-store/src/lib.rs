@@ -20,15 +20,15 @@ use sqlx::sqlite::{
 };
 use wissel_core::InternalError;
 use wissel_core::grant::{
-    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
-    RotateOutcome, Session,
+    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
+    RefreshRecord, RotateOutcome, Session, StoredList,
 };
 use wissel_core::model::{
     AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
     Registry, Revocation, SigningKeyRecord, User,
 };
 use wissel_core::ports::{
-    GrantStore, KeyStore, PutOutcome, RegistryStore, Store, StoreResult, TokenStore,
+    GrantStore, KeyStore, MedmijStore, PutOutcome, RegistryStore, Store, StoreResult, TokenStore,
 };
 use wissel_core::scope::ScopeSet;
 
@@ -260,6 +260,38 @@ impl RegistryStore for SqlStore {
     }
     async fn list_authorizations(&self, api: Option<&str>) -> StoreResult<Vec<Authorization>> {
         dispatch!(self, read_pool, list_authorizations(api))
+    }
+}
+
+#[async_trait]
+impl MedmijStore for SqlStore {
+    async fn medmij_list(&self, kind: &str) -> StoreResult<Option<StoredList>> {
+        dispatch!(self, read_pool, medmij_list(kind))
+    }
+    async fn put_medmij_list(&self, list: &StoredList) -> StoreResult<bool> {
+        dispatch!(self, write_pool, put_medmij_list(list))
+    }
+    async fn reserve_issued(
+        &self,
+        digest: &Digest,
+        kind: &str,
+        keep_until: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self, write_pool, reserve_issued(digest, kind, keep_until))
+    }
+    async fn put_medmij_consent(&self, consent: &MedmijConsent) -> StoreResult<()> {
+        dispatch!(self, write_pool, put_medmij_consent(consent))
+    }
+    async fn medmij_consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<MedmijConsent>> {
+        dispatch!(self, read_pool, medmij_consents_of(subject, now))
+    }
+    async fn end_medmij_consent(
+        &self,
+        subject: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<MedmijConsent>> {
+        dispatch!(self, write_pool, end_medmij_consent(subject, id, now))
     }
 }
 

@@ -23,6 +23,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "token exchange",
         include_str!("../migrations/sqlite/0003_token_exchange.sql"),
     ),
+    (
+        4,
+        "medmij",
+        include_str!("../migrations/sqlite/0004_medmij.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -39,6 +44,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "token exchange",
         include_str!("../migrations/postgres/0003_token_exchange.sql"),
+    ),
+    (
+        4,
+        "medmij",
+        include_str!("../migrations/postgres/0004_medmij.sql"),
     ),
 ];
 

@@ -7,8 +7,8 @@ macro_rules! backend {
             use serde_json::Value;
             use wissel_core::InternalError;
             use wissel_core::grant::{
-                CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, RefreshRecord,
-                RotateOutcome, Session,
+                CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
+                RefreshRecord, RotateOutcome, Session, StoredList,
             };
             use wissel_core::model::{
                 AccessToken, Api, ApplyReport, Authorization, Client, Digest, Grantee, KeyState,
@@ -527,7 +527,7 @@ macro_rules! backend {
             }
 
             pub(crate) async fn purge_expired(pool: &Pool, now: i64, batch: i64) -> StoreResult<u64> {
-                let statements: [&'static str; 11] = [
+                let statements: [&'static str; 13] = [
                     "DELETE FROM access_tokens WHERE digest IN \
                      (SELECT digest FROM access_tokens WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM revocations WHERE seq IN \
@@ -552,6 +552,10 @@ macro_rules! backend {
                     // Failure windows are short; a day-old one counts for nothing.
                     "DELETE FROM login_failures WHERE key IN \
                      (SELECT key FROM login_failures WHERE window_start < $1 - 86400 LIMIT $2)",
+                    "DELETE FROM issued_values WHERE digest IN \
+                     (SELECT digest FROM issued_values WHERE keep_until < $1 LIMIT $2)",
+                    "DELETE FROM medmij_consents WHERE id IN \
+                     (SELECT id FROM medmij_consents WHERE expires_at < $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 for s in statements {
@@ -564,6 +568,116 @@ macro_rules! backend {
                         .rows_affected();
                 }
                 Ok(total)
+            }
+
+            pub(crate) async fn medmij_list(pool: &Pool, kind: &str) -> StoreResult<Option<StoredList>> {
+                let row = sqlx::query_as::<Db, (String, i64, String, Vec<u8>, i64)>(
+                    "SELECT kind, volgnummer, tijdstempel, document, loaded_at FROM medmij_lists WHERE kind = $1",
+                )
+                .bind(kind)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                Ok(row.map(|(kind, volgnummer, tijdstempel, document, loaded_at)| StoredList {
+                    kind, volgnummer, tijdstempel, document, loaded_at,
+                }))
+            }
+
+            pub(crate) async fn put_medmij_list(pool: &Pool, l: &StoredList) -> StoreResult<bool> {
+                // One statement: a lower Volgnummer than the stored one changes nothing.
+                let done = sqlx::query::<Db>(
+                    "INSERT INTO medmij_lists (kind, volgnummer, tijdstempel, document, loaded_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (kind) DO UPDATE SET volgnummer = excluded.volgnummer, \
+                     tijdstempel = excluded.tijdstempel, document = excluded.document, \
+                     loaded_at = excluded.loaded_at \
+                     WHERE medmij_lists.volgnummer <= excluded.volgnummer",
+                )
+                .bind(&l.kind)
+                .bind(l.volgnummer)
+                .bind(&l.tijdstempel)
+                .bind(&l.document)
+                .bind(l.loaded_at)
+                .execute(pool)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                Ok(done == 1)
+            }
+
+            pub(crate) async fn reserve_issued(pool: &Pool, digest: &Digest, kind: &str, keep_until: i64) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>(
+                    "INSERT INTO issued_values (digest, kind, keep_until) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(digest.0.to_vec())
+                .bind(kind)
+                .bind(keep_until)
+                .execute(pool)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                Ok(done == 1)
+            }
+
+            pub(crate) async fn put_medmij_consent(pool: &Pool, c: &MedmijConsent) -> StoreResult<()> {
+                sqlx::query::<Db>(
+                    "INSERT INTO medmij_consents (id, subject, client_id, aanbieder, gegevensdiensten, grant_id, granted_at, expires_at, ended_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&c.id)
+                .bind(&c.subject)
+                .bind(&c.client_id)
+                .bind(&c.aanbieder)
+                .bind(c.gegevensdiensten.to_string())
+                .bind(&c.grant_id)
+                .bind(c.granted_at)
+                .bind(c.expires_at)
+                .bind(c.ended_at)
+                .execute(pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            type ConsentRow = (String, String, String, String, String, String, i64, i64, Option<i64>);
+
+            fn medmij_consent(row: ConsentRow) -> StoreResult<MedmijConsent> {
+                let (id, subject, client_id, aanbieder, gegevensdiensten, grant_id, granted_at, expires_at, ended_at) = row;
+                Ok(MedmijConsent {
+                    id, subject, client_id, aanbieder,
+                    gegevensdiensten: parse_scope(&gegevensdiensten)?,
+                    grant_id, granted_at, expires_at, ended_at,
+                })
+            }
+
+            pub(crate) async fn medmij_consents_of(pool: &Pool, subject: &str, now: i64) -> StoreResult<Vec<MedmijConsent>> {
+                let rows = sqlx::query_as::<Db, ConsentRow>(
+                    "SELECT id, subject, client_id, aanbieder, gegevensdiensten, grant_id, granted_at, expires_at, ended_at \
+                     FROM medmij_consents WHERE subject = $1 AND ended_at IS NULL AND expires_at > $2 \
+                     ORDER BY granted_at DESC, id",
+                )
+                .bind(subject)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter().map(medmij_consent).collect()
+            }
+
+            pub(crate) async fn end_medmij_consent(pool: &Pool, subject: &str, id: &str, now: i64) -> StoreResult<Option<MedmijConsent>> {
+                // One conditional statement: only a live consent of this person ends, once.
+                let row = sqlx::query_as::<Db, ConsentRow>(
+                    "UPDATE medmij_consents SET ended_at = $3 \
+                     WHERE id = $1 AND subject = $2 AND ended_at IS NULL AND expires_at > $3 \
+                     RETURNING id, subject, client_id, aanbieder, gegevensdiensten, grant_id, granted_at, expires_at, ended_at",
+                )
+                .bind(id)
+                .bind(subject)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map_err(internal)?;
+                row.map(medmij_consent).transpose()
             }
 
             pub(crate) async fn list_keys(pool: &Pool) -> StoreResult<Vec<SigningKeyRecord>> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wissel_core::grant::*;
 use wissel_core::model::*;
 use wissel_core::ports::{
-    GrantStore, KeyStore, Missing, PutOutcome, RegistryStore, Store, TokenStore,
+    GrantStore, KeyStore, MedmijStore, Missing, PutOutcome, RegistryStore, Store, TokenStore,
 };
 use wissel_core::scope::ScopeSet;
 use wissel_store::SqlStore;
@@ -109,6 +109,7 @@ fn creds() -> Credentials {
         jwks: None,
         jwks_uri: None,
         assertion_alg: SigningAlg::ES256,
+        tls_client_auth_san_dns: None,
     }
 }
 
@@ -535,6 +536,7 @@ fn code_record(grant_id: &str, exp: i64) -> CodeRecord {
         sid: Some("sid1".into()),
         issued_at: 100,
         expires_at: exp,
+        medmij: None,
     }
 }
 
@@ -551,6 +553,7 @@ fn refresh_record(grant_id: &str, exp: i64) -> RefreshRecord {
         sid: Some("sid1".into()),
         issued_at: 100,
         expires_at: exp,
+        medmij: None,
     }
 }
 
@@ -604,6 +607,7 @@ fn interaction(id: &str, exp: i64) -> Interaction {
             login_hint: None,
             ui_locales: vec!["nl".into()],
             acr_values: vec![],
+            medmij: None,
         }),
         csrf: Digest([3; 32]),
         created_at: 100,
@@ -1456,5 +1460,205 @@ async fn links_and_authorizations_are_put_and_deleted_one_at_a_time() {
             generation().await > g,
             "{l}: an applied authorization change bumps the generation"
         );
+    }
+}
+
+// --- MedMij -------------------------------------------------------------------------------
+
+fn stored_list(kind: &str, volgnummer: i64, doc: &str) -> StoredList {
+    StoredList {
+        kind: kind.into(),
+        volgnummer,
+        tijdstempel: "2026-11-30T08:00:00Z".into(),
+        document: doc.as_bytes().to_vec(),
+        loaded_at: 1000,
+    }
+}
+
+/// A list's last valid copy never goes back to a lower Volgnummer; the same one may be stored
+/// again; kinds are independent.
+#[tokio::test]
+async fn medmij_lists_never_go_back() {
+    for db in backends().await {
+        let s = &db.store;
+        assert!(s.medmij_list("ocl").await.unwrap().is_none());
+        assert!(
+            s.put_medmij_list(&stored_list("ocl", 41, "a"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.put_medmij_list(&stored_list("ocl", 41, "b"))
+                .await
+                .unwrap(),
+            "{}: equal",
+            db.label
+        );
+        assert!(
+            !s.put_medmij_list(&stored_list("ocl", 40, "c"))
+                .await
+                .unwrap(),
+            "{}: lower",
+            db.label
+        );
+        assert!(
+            s.put_medmij_list(&stored_list("whitelist", 3, "w"))
+                .await
+                .unwrap()
+        );
+        let got = s.medmij_list("ocl").await.unwrap().unwrap();
+        assert_eq!(
+            (got.volgnummer, got.document.as_slice()),
+            (41, &b"b"[..]),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.put_medmij_list(&stored_list("ocl", 42, "d"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.medmij_list("ocl").await.unwrap().unwrap().document, b"d");
+        assert_eq!(
+            s.medmij_list("whitelist")
+                .await
+                .unwrap()
+                .unwrap()
+                .volgnummer,
+            3
+        );
+    }
+}
+
+/// A value can be reserved once: a second reservation of the same digest is a collision, also
+/// when eight callers race; expired reservations are purged.
+#[tokio::test]
+async fn issued_values_are_unique() {
+    for db in backends().await {
+        let s = &db.store;
+        let d = Digest([7; 32]);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.reserve_issued(&d, "code", 500).await.unwrap()
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1, "{}: exactly one reservation", db.label);
+        assert!(
+            !s.reserve_issued(&d, "access_token", 500).await.unwrap(),
+            "{}: across kinds",
+            db.label
+        );
+        assert!(
+            s.reserve_issued(&Digest([8; 32]), "code", 50)
+                .await
+                .unwrap()
+        );
+        let mut purged = 0;
+        loop {
+            let n = s.purge_expired(100, 10).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            purged += n;
+        }
+        assert_eq!(purged, 1, "{}", db.label);
+        assert!(
+            s.reserve_issued(&Digest([8; 32]), "code", 500)
+                .await
+                .unwrap(),
+            "{}: purged",
+            db.label
+        );
+        assert!(!s.reserve_issued(&d, "code", 500).await.unwrap());
+    }
+}
+
+fn medmij_consent(id: &str, subject: &str, expires_at: i64) -> MedmijConsent {
+    MedmijConsent {
+        id: id.into(),
+        subject: subject.into(),
+        client_id: "pgo.example.nl".into(),
+        aanbieder: "umcx@medmij".into(),
+        gegevensdiensten: ScopeSet::parse("48 49").unwrap(),
+        grant_id: format!("g-{id}"),
+        granted_at: 10,
+        expires_at,
+        ended_at: None,
+    }
+}
+
+/// Consents are listed per person while live; one ends once, only by its own person.
+#[tokio::test]
+async fn medmij_consents_end_once() {
+    for db in backends().await {
+        let s = &db.store;
+        s.put_medmij_consent(&medmij_consent("c1", "p1", 500))
+            .await
+            .unwrap();
+        s.put_medmij_consent(&medmij_consent("c2", "p1", 500))
+            .await
+            .unwrap();
+        s.put_medmij_consent(&medmij_consent("c3", "p1", 50))
+            .await
+            .unwrap();
+        s.put_medmij_consent(&medmij_consent("c4", "p2", 500))
+            .await
+            .unwrap();
+        let live = s.medmij_consents_of("p1", 100).await.unwrap();
+        let ids: Vec<&str> = live.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["c1", "c2"],
+            "{}: expired ones are not listed",
+            db.label
+        );
+        assert_eq!(live[0].gegevensdiensten, ScopeSet::parse("48 49").unwrap());
+        assert!(
+            s.end_medmij_consent("p2", "c1", 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: another person's",
+            db.label
+        );
+        let ended = s
+            .end_medmij_consent("p1", "c1", 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ended.grant_id.as_str(), ended.ended_at),
+            ("g-c1", Some(100))
+        );
+        assert!(
+            s.end_medmij_consent("p1", "c1", 101)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: once",
+            db.label
+        );
+        assert!(
+            s.end_medmij_consent("p1", "c3", 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: expired",
+            db.label
+        );
+        let ids: Vec<String> = s
+            .medmij_consents_of("p1", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["c2"]);
     }
 }

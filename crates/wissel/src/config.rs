@@ -735,6 +735,7 @@ fn credentials(
         jwks: None,
         jwks_uri: None,
         assertion_alg: SigningAlg::ES256,
+        tls_client_auth_san_dns: None,
     };
     match method {
         ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
@@ -1349,6 +1350,7 @@ fn validate(
                 jwks: None,
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
+                tls_client_auth_san_dns: None,
             }),
             redirect_uris: c.redirect_uris.clone(),
             grant_types,

@@ -624,6 +624,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     jwks: None,
                     jwks_uri: None,
                     assertion_alg: SigningAlg::ES256,
+                    tls_client_auth_san_dns: None,
                 },
                 grants,
             );

@@ -299,6 +299,7 @@ pub fn validate(
             login_hint: params.one("login_hint").map(str::to_owned),
             ui_locales: list("ui_locales"),
             acr_values: list("acr_values"),
+            medmij: None,
         },
     ))
 }
@@ -350,7 +351,9 @@ fn target_api(
     Ok(Some(api))
 }
 
-fn pkce(
+/// The PKCE parameters of a request under the client's rule (RFC 7636): the challenge and its
+/// method, or why they are refused.
+pub fn pkce(
     client: &Client,
     params: &dyn Params,
 ) -> Result<(Option<String>, Option<PkceMethod>), &'static str> {
@@ -541,6 +544,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             assertion_alg: SigningAlg::ES256,
+            tls_client_auth_san_dns: None,
         };
         let mut web = Client::new(
             "web",

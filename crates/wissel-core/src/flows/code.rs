@@ -188,6 +188,7 @@ mod tests {
                 jwks: None,
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
+                tls_client_auth_san_dns: None,
             },
             vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         );
@@ -213,6 +214,7 @@ mod tests {
             sid: None,
             issued_at: 0,
             expires_at: 60,
+            medmij: None,
         }
     }
 
@@ -322,6 +324,7 @@ mod tests {
             sid: None,
             issued_at: 0,
             expires_at: 100,
+            medmij: None,
         };
         let grant = Grant {
             id: "g".into(),

@@ -369,6 +369,7 @@ async fn complete(
         sid: Some(session.sid.clone()),
         issued_at: now,
         expires_at: now.saturating_add(lt.code),
+        medmij: None,
     };
     state
         .store()
@@ -907,6 +908,7 @@ mod tests {
             login_hint: None,
             ui_locales: vec![],
             acr_values: vec![],
+            medmij: None,
         };
         let openid = ScopeSet::parse("openid").unwrap_or_default();
         assert_eq!(

@@ -127,6 +127,7 @@ pub(super) async fn authorization_code(
             sid: rec.sid.clone(),
             issued_at: now,
             expires_at: now.saturating_add(client.lifetimes.refresh_idle),
+            medmij: None,
         })
     } else {
         None

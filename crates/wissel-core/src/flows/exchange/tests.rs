@@ -13,6 +13,7 @@ fn client(id: &str) -> Client {
             jwks: None,
             jwks_uri: None,
             assertion_alg: SigningAlg::ES256,
+            tls_client_auth_san_dns: None,
         },
         vec![GrantType::AuthorizationCode, GrantType::TokenExchange],
     )

@@ -509,6 +509,17 @@ impl Registry {
             resources,
         }
     }
+    /// This snapshot with `extra` clients added where no client or API has their id already (the
+    /// MedMij profile's clients, which come from the OAuth Client List, not the store).
+    pub fn with_extra_clients<'a>(&self, extra: impl IntoIterator<Item = &'a Arc<Client>>) -> Self {
+        let mut merged = self.clone();
+        for c in extra {
+            if !merged.clients.contains_key(&c.id) && !merged.apis.contains_key(&c.id) {
+                merged.clients.insert(c.id.clone(), c.clone());
+            }
+        }
+        merged
+    }
     /// A client by id.
     pub fn client(&self, id: &str) -> Option<&Arc<Client>> {
         self.clients.get(id)

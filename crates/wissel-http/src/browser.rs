@@ -202,6 +202,7 @@ pub fn error_page(
         kind,
         detail,
         request_id,
+        medmij: None,
     };
     pages::error(status, &view)
 }

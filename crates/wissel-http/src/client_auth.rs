@@ -1,6 +1,7 @@
 //! Client authentication, wherever a client or an API authenticates (RFC 6749 §2.3, RFC 7523,
-//! OpenID Connect Core §9): `client_secret_basic`, `client_secret_post`, `private_key_jwt`, and
-//! `none` for public clients. Exactly one method per request, and only the registered one.
+//! RFC 8705, OpenID Connect Core §9): `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt`, `tls_client_auth` (the connection's certificate), and `none` for public
+//! clients. Exactly one method per request, and only the registered one.
 
 use std::sync::Arc;
 
@@ -18,6 +19,47 @@ use crate::state::AppState;
 
 /// The assertion type of RFC 7523 §2.2.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client certificate of the TLS connection a request came on, parsed once per connection
+/// (the handshake has already verified it against the trusted client CAs and its validity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// Its DNS subject alternative names.
+    pub dns_names: Vec<String>,
+    /// Its subject, as an RFC 4514 string.
+    pub subject: String,
+    /// When it expires, Unix seconds.
+    pub not_after: i64,
+}
+
+impl PeerCertificate {
+    /// Parses a DER certificate; `None` when it cannot be read.
+    pub fn from_der(der: &[u8]) -> Option<Self> {
+        use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let mut dns_names = Vec::new();
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                if let GeneralName::DNSName(d) = name {
+                    dns_names.push((*d).to_owned());
+                }
+            }
+        }
+        Some(Self {
+            dns_names,
+            subject: cert.subject().to_string(),
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+
+    /// True when one of its DNS names is exactly `name` (ASCII case aside): RFC 8705 §2.1.2
+    /// `tls_client_auth_san_dns`. A wildcard name never matches.
+    pub fn has_dns_name(&self, name: &str) -> bool {
+        self.dns_names
+            .iter()
+            .any(|d| !d.contains('*') && d.eq_ignore_ascii_case(name))
+    }
+}
 
 /// Who authenticated, and how.
 #[derive(Debug, Clone)]
@@ -149,12 +191,13 @@ fn credentials_of(p: &Principal) -> Option<&Credentials> {
 const NO_SECRET: Digest = Digest([0; 32]);
 
 /// Authenticates the caller of an endpoint (`endpoint_url` is an acceptable assertion audience
-/// besides the issuer).
+/// besides the issuer; `cert` is the connection's client certificate, if any).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
     endpoint_url: &str,
+    cert: Option<&PeerCertificate>,
 ) -> Result<Authenticated, HttpError> {
     let registry = state.registry();
     match presented(headers, form)? {
@@ -179,6 +222,23 @@ pub async fn authenticate(
                     principal: p,
                     method: ClientAuthMethod::None,
                 }),
+                Some(c) if c.method == ClientAuthMethod::TlsClientAuth => {
+                    let expected = c.tls_client_auth_san_dns.as_deref().unwrap_or(id);
+                    match cert {
+                        None => Err(fail(
+                            false,
+                            "a client certificate is required (tls_client_auth)",
+                        )),
+                        Some(cert) if !cert.has_dns_name(expected) => Err(fail(
+                            false,
+                            "the client certificate is not issued to this client",
+                        )),
+                        Some(_) => Ok(Authenticated {
+                            principal: p,
+                            method: ClientAuthMethod::TlsClientAuth,
+                        }),
+                    }
+                }
                 Some(_) => Err(fail(false, "client authentication is required")),
                 None => Err(fail(false, "unknown client")),
             }

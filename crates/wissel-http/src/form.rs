@@ -76,6 +76,22 @@ impl OAuthForm {
     pub fn all(&self, name: &str) -> &[String] {
         self.repeated.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// The parameters of both (a body and a query string): a parameter in both is repeated.
+    pub fn merge(mut self, other: OAuthForm) -> Result<Self, OAuthError> {
+        for (k, v) in other.single {
+            if self.single.insert(k.clone(), v).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is repeated",
+                    printable(&k)
+                )));
+            }
+        }
+        for (k, v) in other.repeated {
+            self.repeated.entry(k).or_default().extend(v);
+        }
+        Ok(self)
+    }
 }
 
 /// A parameter name as it may appear in an error description: bounded and printable.

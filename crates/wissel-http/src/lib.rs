@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod keys;
+pub mod medmij;
 pub mod observe;
 pub mod oidc;
 pub mod pages;

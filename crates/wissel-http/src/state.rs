@@ -160,7 +160,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     master: MasterKey,
     audit: Arc<dyn AuditSink>,
+    /// The registry as the store holds it.
+    base_registry: RwLock<Arc<Registry>>,
+    /// The registry in use: the store's, with the MedMij clients of the OCL.
     registry: RwLock<Arc<Registry>>,
+    medmij: Option<Arc<crate::medmij::Medmij>>,
     keys: RwLock<Arc<KeyRing>>,
     revoked: RevokedSet,
     token_cache: moka::sync::Cache<Digest, Arc<AccessToken>>,
@@ -183,7 +187,9 @@ const USER_ACCESS_TTL: Duration = Duration::from_secs(10);
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// Builds the state from the store: the registry, the key ring and every live revocation.
+    /// Builds the state from the store: the registry, the key ring and every live revocation;
+    /// with `medmij`, the lists the store holds are in force (refresh them with
+    /// [`AppState::refresh_medmij_lists`]).
     pub async fn new(
         settings: Settings,
         store: Arc<dyn Store>,
@@ -191,6 +197,7 @@ impl AppState {
         master: MasterKey,
         audit: Arc<dyn AuditSink>,
         metrics: Option<PrometheusHandle>,
+        medmij: Option<Arc<crate::medmij::Medmij>>,
     ) -> Result<Self, InternalError> {
         let registry = store.load_registry().await?;
         let keys = store.list_keys().await?;
@@ -227,7 +234,9 @@ impl AppState {
             clock,
             master,
             audit,
+            base_registry: RwLock::new(Arc::new(registry.clone())),
             registry: RwLock::new(Arc::new(registry)),
+            medmij,
             keys: RwLock::new(Arc::new(ring)),
             revoked: RevokedSet::default(),
             token_cache,
@@ -244,6 +253,39 @@ impl AppState {
         }));
         state.poll_revocations().await?;
         Ok(state)
+    }
+
+    /// The MedMij profile's state, when it is configured.
+    pub fn medmij(&self) -> Option<&Arc<crate::medmij::Medmij>> {
+        self.0.medmij.as_ref()
+    }
+
+    /// Reads the MedMij lists again (the store's copies and the configured sources) and puts
+    /// the clients they define in the registry.
+    pub async fn refresh_medmij_lists(
+        &self,
+    ) -> Result<Vec<(wissel_medmij::ListKind, crate::medmij::lists::Refreshed)>, InternalError>
+    {
+        let Some(m) = self.medmij() else {
+            return Ok(Vec::new());
+        };
+        let report = m.refresh_lists(self).await?;
+        // Holding the store's registry while merging, so that a reload cannot slip in between.
+        let base = self
+            .0
+            .base_registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        *self.0.registry.write().unwrap_or_else(|p| p.into_inner()) = self.merged(&base);
+        Ok(report)
+    }
+
+    /// The registry in use for the store's `base`: with the MedMij clients of the lists in force.
+    fn merged(&self, base: &Arc<Registry>) -> Arc<Registry> {
+        match self.medmij() {
+            Some(m) => Arc::new(base.with_extra_clients(m.lists().clients.values())),
+            None => base.clone(),
+        }
     }
 
     /// The settings.
@@ -437,12 +479,18 @@ impl AppState {
         .map_err(InternalError::new)?;
         // Two reloads can overlap (the sync tick and the maintenance tick, or a caller): never
         // let the one that read earlier replace what the later one installed.
-        let mut current = self.0.registry.write().unwrap_or_else(|p| p.into_inner());
-        if registry.generation < current.generation {
+        let mut base = self
+            .0
+            .base_registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if registry.generation < base.generation {
             return Ok(());
         }
         *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
-        *current = Arc::new(registry);
+        *base = Arc::new(registry);
+        *self.0.registry.write().unwrap_or_else(|p| p.into_inner()) = self.merged(&base);
+        drop(base);
         // Authorizations and users change with the generation too.
         self.0.user_access.invalidate_all();
         Ok(())

@@ -90,13 +90,21 @@ pub async fn mint(state: &AppState, token: &AccessToken) -> Result<String, OAuth
             if value.len() != OPAQUE_LEN {
                 return Err(OAuthError::server_error("random source failed"));
             }
-            state
-                .store()
-                .insert_access_token(&secret::digest(value.as_bytes()), token)
-                .await?;
+            store_opaque(state, &secret::digest(value.as_bytes()), token).await?;
             Ok(value)
         }
     }
+}
+
+/// Stores an opaque token by the digest of a value the caller drew (the MedMij profile draws
+/// values that are checked unique first).
+pub async fn store_opaque(
+    state: &AppState,
+    digest: &Digest,
+    token: &AccessToken,
+) -> Result<(), OAuthError> {
+    state.store().insert_access_token(digest, token).await?;
+    Ok(())
 }
 
 /// A presented token that is active: what it says, and its digest (the key of opaque rows).

@@ -498,3 +498,115 @@ pub static NL: Texts = Texts {
     demo_failed: "Inloggen mislukt",
     demo_error_code: "Foutcode",
 };
+
+impl Locale {
+    /// The texts of the MedMij pages.
+    pub fn medmij(self) -> &'static MedmijTexts {
+        match self {
+            Locale::En => &MEDMIJ_EN,
+            Locale::Nl => &MEDMIJ_NL,
+        }
+    }
+
+    /// The consent page's note on the longest duration a person may choose.
+    pub fn medmij_days_at_most(self, days: i64) -> String {
+        match self {
+            Locale::En => format!("days (at most {days})"),
+            Locale::Nl => format!("dagen (hoogstens {days})"),
+        }
+    }
+}
+
+/// The texts of the MedMij pages: the consent (Toestemmingsverklaring, Bevestigingsverklaring)
+/// of the authorization interface, its error page, and the management of consents.
+#[derive(Debug)]
+pub struct MedmijTexts {
+    /// Label of the MedMij-Request-ID on error pages.
+    pub trace_id: &'static str,
+    /// Label of the X-Correlation-ID on error pages.
+    pub session_id: &'static str,
+    /// Between the PGO's and the aanbieder's name, Verzamelen.
+    pub collect: &'static str,
+    /// Between the PGO's and the aanbieder's name, Delen.
+    pub share: &'static str,
+    /// Above the gegevensdiensten.
+    pub data_heading: &'static str,
+    /// When nothing is available for the person.
+    pub none_available: &'static str,
+    /// The question of the duration.
+    pub duration_legend: &'static str,
+    /// A one-time consent.
+    pub once: &'static str,
+    /// A long-lasting consent.
+    pub lasting: &'static str,
+    /// A duration that is not allowed.
+    pub bad_duration: &'static str,
+    /// Heading of the consents on the account page.
+    pub consents_heading: &'static str,
+    /// No consents.
+    pub consents_empty: &'static str,
+    /// Between the PGO's and the aanbieder's name on the account page.
+    pub collects_from: &'static str,
+    /// Until when.
+    pub until: &'static str,
+    /// The button that leads to ending a consent.
+    pub end: &'static str,
+    /// Title of the Beëindigingsverklaring.
+    pub end_title: &'static str,
+    /// Between the PGO's and the aanbieder's name on it.
+    pub end_text: &'static str,
+    /// Its confirm button.
+    pub end_confirm: &'static str,
+    /// Its cancel link.
+    pub cancel: &'static str,
+    /// Confirmation on the account page.
+    pub notice_ended: &'static str,
+}
+
+/// English.
+pub static MEDMIJ_EN: MedmijTexts = MedmijTexts {
+    trace_id: "Trace ID",
+    session_id: "Session ID",
+    collect: "wants to collect your data from",
+    share: "wants to share your data with",
+    data_heading: "It concerns",
+    none_available: "No data is available for you at this care provider.",
+    duration_legend: "How long may it do so?",
+    once: "Only this once",
+    lasting: "For a number of days, until you end it:",
+    bad_duration: "Choose how long, within the number of days shown.",
+    consents_heading: "Permissions for personal health environments",
+    consents_empty: "You have given no personal health environment a lasting permission.",
+    collects_from: "collects your data from",
+    until: "Until",
+    end: "End this permission",
+    end_title: "End your permission",
+    end_text: "will then no longer receive your data from",
+    end_confirm: "End the permission",
+    cancel: "Cancel",
+    notice_ended: "The permission has been ended.",
+};
+
+/// Dutch.
+pub static MEDMIJ_NL: MedmijTexts = MedmijTexts {
+    trace_id: "Trace-ID",
+    session_id: "Sessie-ID",
+    collect: "wil uw gegevens ophalen bij",
+    share: "wil uw gegevens delen met",
+    data_heading: "Het gaat om",
+    none_available: "Er zijn bij deze zorgaanbieder geen gegevens voor u beschikbaar.",
+    duration_legend: "Hoe lang mag dat?",
+    once: "Alleen deze keer",
+    lasting: "Een aantal dagen, tot u de toestemming beëindigt:",
+    bad_duration: "Kies hoe lang, binnen het getoonde aantal dagen.",
+    consents_heading: "Toestemmingen voor persoonlijke gezondheidsomgevingen",
+    consents_empty: "U hebt geen persoonlijke gezondheidsomgeving langdurig toestemming gegeven.",
+    collects_from: "haalt uw gegevens op bij",
+    until: "Tot",
+    end: "Deze toestemming beëindigen",
+    end_title: "Toestemming beëindigen",
+    end_text: "ontvangt dan geen gegevens meer van",
+    end_confirm: "Toestemming beëindigen",
+    cancel: "Annuleren",
+    notice_ended: "De toestemming is beëindigd.",
+};

@@ -22,7 +22,8 @@ pub use assets::{form_post_js, logo, stylesheet, theme_css};
 pub use i18n::Locale;
 pub use views::{
     AccountNotice, AccountView, Chrome, ConsentRow, ConsentView, DemoBody, DemoView, ErrorKind,
-    ErrorView, FormPostView, LoggedOutView, LoginProblem, LoginView, LogoutView, ScopeLine,
+    ErrorView, FormPostView, GegevensdienstLine, LoggedOutView, LoginProblem, LoginView,
+    LogoutView, MedmijConsentRow, MedmijConsentView, MedmijEndView, MedmijProblem, ScopeLine,
     SessionRow,
 };
 
@@ -83,6 +84,16 @@ pub fn login(status: StatusCode, view: &LoginView<'_>) -> Response {
 
 /// The consent page.
 pub fn consent(status: StatusCode, view: &ConsentView<'_>) -> Response {
+    render(status, view)
+}
+
+/// The MedMij consent page.
+pub fn medmij_consent(status: StatusCode, view: &MedmijConsentView<'_>) -> Response {
+    render(status, view)
+}
+
+/// The page that ends a MedMij consent.
+pub fn medmij_end(status: StatusCode, view: &MedmijEndView<'_>) -> Response {
     render(status, view)
 }
 

@@ -355,6 +355,7 @@ fn error_view(locale: Locale, kind: ErrorKind) -> ErrorView<'static> {
         kind,
         detail: Some("client_id not registered"),
         request_id: "req-789",
+        medmij: None,
     }
 }
 
@@ -552,6 +553,7 @@ fn account_view(locale: Locale, notice: Option<AccountNotice>) -> AccountView<'s
                 current: false,
             },
         ],
+        medmij: None,
         notice,
     }
 }
@@ -722,4 +724,122 @@ async fn static_assets_have_types_and_caching() {
         header_of(&bad, header::CONTENT_TYPE),
         "application/octet-stream"
     );
+}
+
+fn medmij_consent_view(locale: Locale, delen: bool) -> MedmijConsentView<'static> {
+    MedmijConsentView {
+        chrome: chrome(locale),
+        action: "https://dva.example/consent",
+        interaction: "int-1",
+        csrf: "tok",
+        pgo: "De <PGO>",
+        aanbieder: "UMC & zo",
+        delen,
+        user: "alice",
+        gegevensdiensten: vec![
+            GegevensdienstLine {
+                id: "48",
+                name: "Basisgegevens zorg",
+            },
+            GegevensdienstLine {
+                id: "49",
+                name: "<Huisarts>",
+            },
+        ],
+        default_days: 90,
+        max_days: 365,
+        problem: None,
+    }
+}
+
+#[tokio::test]
+async fn medmij_consent_names_the_pgo_the_aanbieder_and_the_gegevensdiensten() {
+    for locale in [Locale::En, Locale::Nl] {
+        let m = locale.medmij();
+        let html = page(
+            medmij_consent(StatusCode::OK, &medmij_consent_view(locale, false)),
+            StatusCode::OK,
+            locale,
+        )
+        .await;
+        assert!(html.contains(&format!("De &#60;PGO&#62; {} UMC &#38; zo", m.collect)), "{html}");
+        assert!(html.contains("data-kind=\"verzamelen\""));
+        assert!(html.contains("Basisgegevens zorg") && html.contains("&#60;Huisarts&#62;"));
+        assert!(html.contains(m.once) && html.contains(m.lasting));
+        assert!(html.contains("max=\"365\"") && html.contains("value=\"90\""));
+        assert!(html.contains("name=\"csrf\" value=\"tok\""));
+        assert_eq!(scripts(&html), 0);
+        let delen = page(
+            medmij_consent(StatusCode::OK, &medmij_consent_view(locale, true)),
+            StatusCode::OK,
+            locale,
+        )
+        .await;
+        assert!(delen.contains(m.share) && delen.contains("data-kind=\"delen\""));
+    }
+    // Nothing available: no duration to choose, no allow button.
+    let view = MedmijConsentView {
+        gegevensdiensten: vec![],
+        problem: Some(MedmijProblem::BadDuration),
+        ..medmij_consent_view(Locale::Nl, false)
+    };
+    let html = page(medmij_consent(StatusCode::BAD_REQUEST, &view), StatusCode::BAD_REQUEST, Locale::Nl).await;
+    assert!(html.contains(Locale::Nl.medmij().none_available));
+    assert!(!html.contains("consent-allow") && html.contains("consent-deny"));
+    assert!(html.contains("data-error=\"bad_duration\""));
+}
+
+#[tokio::test]
+async fn medmij_error_pages_show_the_trace_and_session_ids() {
+    let view = ErrorView {
+        medmij: Some(("57510be1-73e6-4a75-9db8-ee005cced48f", "<x>")),
+        ..error_view(Locale::En, ErrorKind::UnknownClient)
+    };
+    let html = body(error(StatusCode::BAD_REQUEST, &view)).await;
+    assert!(html.contains("Trace ID") && html.contains("57510be1-73e6-4a75-9db8-ee005cced48f"));
+    assert!(html.contains("Session ID") && html.contains("&#60;x&#62;"));
+    let plain = body(error(StatusCode::BAD_REQUEST, &error_view(Locale::En, ErrorKind::UnknownClient))).await;
+    assert!(!plain.contains("medmij-ids"));
+}
+
+#[tokio::test]
+async fn medmij_consents_on_the_account_page_and_their_end() {
+    let row = || MedmijConsentRow {
+        id: "c-1",
+        pgo: "De Test PGO",
+        aanbieder: "UMC",
+        gegevensdiensten: vec![GegevensdienstLine {
+            id: "48",
+            name: "Basisgegevens zorg",
+        }],
+        granted: "2026-01-02".to_owned(),
+        until: "2026-04-02".to_owned(),
+    };
+    for locale in [Locale::En, Locale::Nl] {
+        let view = AccountView {
+            medmij: Some(vec![row()]),
+            ..account_view(locale, Some(AccountNotice::MedmijConsentEnded))
+        };
+        let html = page(account(StatusCode::OK, &view), StatusCode::OK, locale).await;
+        let m = locale.medmij();
+        assert!(html.contains(m.consents_heading) && html.contains(m.notice_ended));
+        assert!(html.contains("/account/medmij/end?id=c-1"));
+        let end = MedmijEndView {
+            chrome: chrome(locale),
+            action: "/account/medmij/end",
+            csrf: "tok",
+            consent: row(),
+        };
+        let html = page(medmij_end(StatusCode::OK, &end), StatusCode::OK, locale).await;
+        assert!(html.contains(m.end_title) && html.contains("name=\"id\" value=\"c-1\""));
+        assert!(html.contains("Basisgegevens zorg"));
+    }
+    let none = AccountView {
+        medmij: Some(vec![]),
+        ..account_view(Locale::En, None)
+    };
+    let html = body(account(StatusCode::OK, &none)).await;
+    assert!(html.contains(Locale::En.medmij().consents_empty));
+    let off = body(account(StatusCode::OK, &account_view(Locale::En, None))).await;
+    assert!(!off.contains("medmij-heading"), "the section is absent without the profile");
 }

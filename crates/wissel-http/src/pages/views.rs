@@ -185,6 +185,9 @@ pub struct ErrorView<'a> {
     pub detail: Option<&'a str>,
     /// Request id, shown for support; empty to leave it out.
     pub request_id: &'a str,
+    /// A MedMij request's `MedMij-Request-ID` and `X-Correlation-ID`, shown for support
+    /// (core.authint.207); `None` for other requests.
+    pub medmij: Option<(&'a str, &'a str)>,
 }
 
 impl ErrorView<'_> {
@@ -213,6 +216,89 @@ impl ErrorView<'_> {
             ErrorKind::LoginRequired => t.error_login_required_text,
         }
     }
+}
+
+/// One gegevensdienst on a MedMij page: its id and its GNL name.
+pub struct GegevensdienstLine<'a> {
+    /// The id.
+    pub id: &'a str,
+    /// The `Weergavenaam`, or the id when the GNL has none.
+    pub name: &'a str,
+}
+
+/// Why the MedMij consent form is shown again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MedmijProblem {
+    /// The chosen duration is not allowed.
+    BadDuration,
+}
+
+/// The MedMij consent (Toestemmingsverklaring for Verzamelen, Bevestigingsverklaring for
+/// Delen). The form POSTs `i`, `csrf`, `decision=allow|deny`, `duration=once|lasting` and
+/// `days` to `action`.
+#[derive(Template)]
+#[template(path = "medmij_consent.html")]
+pub struct MedmijConsentView<'a> {
+    /// Page header.
+    pub chrome: Chrome<'a>,
+    /// Form action URL.
+    pub action: &'a str,
+    /// Interaction id, posted back as `i`.
+    pub interaction: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The PGO's `OAuthclientOrganisatienaam`.
+    pub pgo: &'a str,
+    /// The aanbieder's name.
+    pub aanbieder: &'a str,
+    /// Delen rather than Verzamelen.
+    pub delen: bool,
+    /// The logged-in person, as shown to them.
+    pub user: &'a str,
+    /// What the consent covers.
+    pub gegevensdiensten: Vec<GegevensdienstLine<'a>>,
+    /// The duration offered first, in days.
+    pub default_days: i64,
+    /// The longest duration, in days.
+    pub max_days: i64,
+    /// Why the form is shown again.
+    pub problem: Option<MedmijProblem>,
+}
+
+impl MedmijConsentView<'_> {
+    fn days_note(&self) -> String {
+        self.chrome.locale.medmij_days_at_most(self.max_days)
+    }
+}
+
+/// One long-lasting MedMij consent on the account page.
+pub struct MedmijConsentRow<'a> {
+    /// Its id, for the link that ends it.
+    pub id: &'a str,
+    /// The PGO's name.
+    pub pgo: &'a str,
+    /// The aanbieder's name.
+    pub aanbieder: &'a str,
+    /// What it covers.
+    pub gegevensdiensten: Vec<GegevensdienstLine<'a>>,
+    /// When given, formatted.
+    pub granted: String,
+    /// Until when, formatted.
+    pub until: String,
+}
+
+/// The Beëindigingsverklaring: the person confirms ending a consent (POST `csrf`, `id`).
+#[derive(Template)]
+#[template(path = "medmij_end.html")]
+pub struct MedmijEndView<'a> {
+    /// Page header.
+    pub chrome: Chrome<'a>,
+    /// Form action URL.
+    pub action: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The consent.
+    pub consent: MedmijConsentRow<'a>,
 }
 
 /// OAuth 2.0 Form Post Response Mode: the response parameters as hidden fields, posted to the
@@ -286,6 +372,8 @@ pub enum AccountNotice {
     ConsentRevoked,
     /// A session was ended.
     SessionEnded,
+    /// A MedMij consent was ended.
+    MedmijConsentEnded,
 }
 
 /// The account page: consents to withdraw (POST `/account/consents/revoke` with `csrf`,
@@ -303,6 +391,8 @@ pub struct AccountView<'a> {
     pub consents: Vec<ConsentRow<'a>>,
     /// The user's sessions.
     pub sessions: Vec<SessionRow<'a>>,
+    /// The person's long-lasting MedMij consents; `None` when the profile is off.
+    pub medmij: Option<Vec<MedmijConsentRow<'a>>>,
     /// Confirmation of the previous action, if any.
     pub notice: Option<AccountNotice>,
 }
@@ -313,6 +403,7 @@ impl AccountView<'_> {
         self.notice.map(|notice| match notice {
             AccountNotice::ConsentRevoked => t.notice_consent_revoked,
             AccountNotice::SessionEnded => t.notice_session_ended,
+            AccountNotice::MedmijConsentEnded => self.chrome.locale.medmij().notice_ended,
         })
     }
 }

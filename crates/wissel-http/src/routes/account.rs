@@ -17,7 +17,8 @@ use crate::browser::{self, chrome, error_page, see_other};
 use crate::form::ParamList;
 use crate::observe::RequestId;
 use crate::pages::{
-    self, AccountNotice, AccountView, ConsentRow, ErrorKind, ScopeLine, SessionRow,
+    self, AccountNotice, AccountView, ConsentRow, ErrorKind, GegevensdienstLine,
+    MedmijConsentRow, MedmijEndView, ScopeLine, SessionRow,
 };
 use crate::state::AppState;
 
@@ -27,6 +28,8 @@ pub const ACCOUNT_PATH: &str = "/account";
 pub const REVOKE_CONSENT_PATH: &str = "/account/consents/revoke";
 /// Where a session is ended.
 pub const END_SESSION_PATH: &str = "/account/sessions/end";
+/// Where a person ends a MedMij consent (GET: the Beëindigingsverklaring; POST: end it).
+pub const END_MEDMIJ_CONSENT_PATH: &str = "/account/medmij/end";
 
 /// A date for people: `2026-11-22 14:05 UTC`.
 fn when(t: i64) -> String {
@@ -125,15 +128,31 @@ async fn page(
         .get("name")
         .and_then(|v| v.as_str())
         .unwrap_or(&user.username);
+    let medmij_consents = match state.medmij() {
+        Some(_) => Some(state.store().medmij_consents_of(&user.subject, now).await?),
+        None => None,
+    };
+    let lists = state.medmij().map(|m| m.lists());
+    let medmij_rows = match (&medmij_consents, &lists) {
+        (Some(consents), Some(lists)) => Some(
+            consents
+                .iter()
+                .map(|c| medmij_row(c, lists, &registry))
+                .collect(),
+        ),
+        _ => None,
+    };
     let view = AccountView {
         chrome: chrome(state, browser::locale(state, &[], headers)),
         csrf: &csrf,
         user: display,
         consents: rows,
         sessions: session_rows,
+        medmij: medmij_rows,
         notice: match done {
             Some("consent") => Some(AccountNotice::ConsentRevoked),
             Some("session") => Some(AccountNotice::SessionEnded),
+            Some("medmij") => Some(AccountNotice::MedmijConsentEnded),
             _ => None,
         },
     };
@@ -142,6 +161,125 @@ async fn page(
         browser::remember_csrf(&mut resp, state, &csrf);
     }
     Ok(resp)
+}
+
+/// A MedMij consent as the person reads it: the PGO and the aanbieder by name, the
+/// gegevensdiensten by their GNL names.
+fn medmij_row<'a>(
+    c: &'a wissel_core::grant::MedmijConsent,
+    lists: &'a crate::medmij::Lists,
+    registry: &'a wissel_core::model::Registry,
+) -> MedmijConsentRow<'a> {
+    MedmijConsentRow {
+        id: &c.id,
+        pgo: registry
+            .client(&c.client_id)
+            .map_or(c.client_id.as_str(), |cl| cl.name.as_str()),
+        aanbieder: lists
+            .aanbieder_by_naam(&c.aanbieder)
+            .map_or(c.aanbieder.as_str(), |a| a.display_name.as_str()),
+        gegevensdiensten: c
+            .gegevensdiensten
+            .iter()
+            .map(|id| GegevensdienstLine {
+                id,
+                name: lists.gegevensdienst_name(id),
+            })
+            .collect(),
+        granted: when(c.granted_at),
+        until: when(c.expires_at),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConsentId {
+    id: Option<String>,
+}
+
+/// GET /account/medmij/end?id=…: the Beëindigingsverklaring of one of the person's consents.
+pub(super) async fn medmij_end_page(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<ConsentId>,
+) -> Response {
+    let result: Result<Response, InternalError> = async {
+        let Some((_, user)) = browser::session(&state, &headers).await? else {
+            return account_login(&state, &headers).await;
+        };
+        let (Some(m), Some(id)) = (state.medmij(), q.id.as_deref()) else {
+            return Ok(error_page(&state, &headers, StatusCode::NOT_FOUND, ErrorKind::NotFound, None, &rid.0));
+        };
+        let consents = state.store().medmij_consents_of(&user.subject, state.now()).await?;
+        let Some(consent) = consents.iter().find(|c| c.id == id) else {
+            return Ok(error_page(&state, &headers, StatusCode::NOT_FOUND, ErrorKind::NotFound, Some("no such consent"), &rid.0));
+        };
+        let lists = m.lists();
+        let registry = state.registry();
+        let (csrf, new) = browser::csrf_for_page(&state, &headers);
+        let action = state.settings().endpoint(END_MEDMIJ_CONSENT_PATH);
+        let view = MedmijEndView {
+            chrome: chrome(&state, browser::locale(&state, &[], &headers)),
+            action: &action,
+            csrf: &csrf,
+            consent: medmij_row(consent, &lists, &registry),
+        };
+        let mut resp = pages::medmij_end(StatusCode::OK, &view);
+        if new {
+            browser::remember_csrf(&mut resp, &state, &csrf);
+        }
+        Ok(resp)
+    }
+    .await;
+    result.unwrap_or_else(|e| failed(&state, &headers, &rid, &e))
+}
+
+/// POST /account/medmij/end: ends the consent and revokes its grant, so that its refresh token
+/// fails (`invalid_grant`) and its access tokens go inactive on every node.
+pub(super) async fn end_medmij_consent(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    req: Request<Body>,
+) -> Response {
+    let (headers, form, _, user) = match action(&state, &rid, req).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (Some(m), Some(id)) = (state.medmij(), form.one("id")) else {
+        return error_page(&state, &headers, StatusCode::BAD_REQUEST, ErrorKind::BadRequest, Some("id is required"), &rid.0);
+    };
+    let result: Result<(), InternalError> = async {
+        if let Some(ended) = state
+            .store()
+            .end_medmij_consent(&user.subject, id, state.now())
+            .await?
+        {
+            state
+                .revoke_grant(&ended.grant_id, m.settings().access_token_lifetime)
+                .await?;
+            tracing::info!(target: "wissel::medmij", client = %ended.client_id, aanbieder = %ended.aanbieder, grant = %ended.grant_id, "consent ended by the person");
+            state.audit(&AuditEvent {
+                kind: "medmij_consent_ended",
+                outcome: "success".into(),
+                actor: None,
+                client: Some(ended.client_id.clone()),
+                api: None,
+                subject: Some(user.subject.clone()),
+                grant: Some(ended.grant_id.clone()),
+                jti: None,
+                request_id: Some(rid.0.clone()),
+            });
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other(&format!(
+            "{}?done=medmij",
+            state.settings().endpoint(ACCOUNT_PATH)
+        )),
+        Err(e) => failed(&state, &headers, &rid, &e),
+    }
 }
 
 /// Checks the form of an account action: parsed, CSRF-protected, from a logged-in browser.

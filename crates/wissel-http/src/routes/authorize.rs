@@ -106,7 +106,12 @@ fn internal_page(
     )
 }
 
-fn reply_error(state: &AppState, headers: &HeaderMap, to: &ReplyTo, e: &OAuthError) -> Response {
+pub(super) fn reply_error(
+    state: &AppState,
+    headers: &HeaderMap,
+    to: &ReplyTo,
+    e: &OAuthError,
+) -> Response {
     reply(
         state,
         headers,
@@ -133,6 +138,7 @@ pub(super) async fn authorize(
     req: Request<Body>,
 ) -> Response {
     let headers = req.headers().clone();
+    let method = req.method().as_str().to_owned();
     let params = match read_raw(&state, req).await.and_then(|raw| {
         authorization_params(&raw).ok_or("the request has too many or too long parameters")
     }) {
@@ -148,6 +154,16 @@ pub(super) async fn authorize(
             );
         }
     };
+    if let Some(m) = state.medmij()
+        && super::medmij_authorize::is_medmij_request(m, &params)
+    {
+        return match super::medmij_authorize::authorize(&state, &headers, &rid, m, &params, &method)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => internal_page(&state, &headers, &rid, &e),
+        };
+    }
     let registry = state.registry();
     let (client, request) = match authorize::validate(&registry, &params) {
         Ok(v) => v,
@@ -176,7 +192,7 @@ pub(super) async fn authorize(
 
 /// Takes a valid request as far as it can go: to the login page, the consent page, or the
 /// client with a code. `interaction` is the pending request when we come from a page.
-async fn proceed(
+pub(super) async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
     rid: &RequestId,
@@ -198,6 +214,10 @@ async fn proceed(
             ));
         }
         return pending(state, headers, request, interaction, LOGIN_PATH).await;
+    }
+    if request.medmij.is_some() {
+        // MedMij: the person consents to every request (core.authint.204/205).
+        return pending(state, headers, request, interaction, CONSENT_PATH).await;
     }
     let Some((session, user)) = session else {
         return Err(InternalError::new("session vanished"));
@@ -417,7 +437,7 @@ async fn interaction(
     Ok(bound.then_some(i))
 }
 
-fn expired_page(state: &AppState, headers: &HeaderMap, rid: &RequestId) -> Response {
+pub(super) fn expired_page(state: &AppState, headers: &HeaderMap, rid: &RequestId) -> Response {
     error_page(
         state,
         headers,
@@ -719,6 +739,12 @@ async fn consent_view(
         Ok(parts) => parts,
         Err(page) => return Ok(page),
     };
+    if request.medmij.is_some() {
+        return super::medmij_authorize::consent_page(
+            state, headers, rid, &i, &request, &client, &user, None,
+        )
+        .await;
+    }
     let request = &request;
     let client = &client;
     let registry = state.registry();
@@ -783,6 +809,12 @@ async fn consent(
         Ok(parts) => parts,
         Err(page) => return Ok(page),
     };
+    if request.medmij.is_some() {
+        return super::medmij_authorize::consent_submit(
+            state, headers, rid, &i, &request, &client, &session, &user, form,
+        )
+        .await;
+    }
     let client = &client;
     let to = reply_to(&request);
     let decision = form.one("decision");

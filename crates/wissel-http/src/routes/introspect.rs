@@ -27,10 +27,11 @@ const JWT_RESPONSE: &str = "application/token-introspection+jwt";
 pub(super) async fn introspect(
     State(state): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    cert: super::ClientCert,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    protocol_endpoint(INTROSPECT_PATH, state, rid, headers, form, handle).await
+    protocol_endpoint(INTROSPECT_PATH, state, rid, headers, form, cert, handle).await
 }
 
 fn wants_jwt(headers: &HeaderMap) -> bool {

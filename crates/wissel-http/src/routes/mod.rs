@@ -6,6 +6,8 @@ mod demo_rp;
 mod discovery;
 mod introspect;
 mod logout;
+mod medmij_authorize;
+mod medmij_token;
 mod ops;
 mod revoke;
 mod token;
@@ -26,7 +28,7 @@ use axum::routing::{get, post};
 
 use axum::http::HeaderMap;
 
-use crate::client_auth::{Authenticated, authenticate};
+use crate::client_auth::{Authenticated, PeerCertificate, authenticate};
 use crate::error::HttpError;
 use crate::form::OAuthForm;
 use crate::observe::{Outcome, RequestId, track};
@@ -64,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         .route(ACCOUNT_PATH, get(account::account))
         .route(account::REVOKE_CONSENT_PATH, post(account::revoke_consent))
         .route(account::END_SESSION_PATH, post(account::end_session))
+        .route(
+            account::END_MEDMIJ_CONSENT_PATH,
+            get(account::medmij_end_page).post(account::end_medmij_consent),
+        )
         .route("/static/wissel.css", get(crate::pages::stylesheet))
         .route("/static/form_post.js", get(crate::pages::form_post_js));
     if let Some(css) = state.settings().ui.stylesheet.clone() {
@@ -120,6 +126,9 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
+/// The client certificate of the request's TLS connection, when it presented one.
+pub(crate) type ClientCert = Option<axum::Extension<std::sync::Arc<PeerCertificate>>>;
+
 /// A protocol request whose caller has authenticated at the endpoint.
 struct Call<'a> {
     state: &'a AppState,
@@ -138,13 +147,22 @@ async fn protocol_endpoint<H>(
     rid: RequestId,
     headers: HeaderMap,
     form: OAuthForm,
+    cert: ClientCert,
     handle: H,
 ) -> Response
 where
     H: for<'a> AsyncFnOnce(Call<'a>) -> Result<Response, HttpError>,
 {
     let mut outcome = Outcome::default();
-    let result = match authenticate(&state, &headers, &form, &state.settings().endpoint(path)).await
+    let cert = cert.as_ref().map(|c| c.0.as_ref());
+    let result = match authenticate(
+        &state,
+        &headers,
+        &form,
+        &state.settings().endpoint(path),
+        cert,
+    )
+    .await
     {
         Ok(auth) => {
             outcome.client = Some(auth.principal.id().to_owned());

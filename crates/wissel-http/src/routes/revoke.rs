@@ -20,10 +20,11 @@ use crate::tokens;
 pub(super) async fn revoke(
     State(state): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    cert: super::ClientCert,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    protocol_endpoint(REVOKE_PATH, state, rid, headers, form, handle).await
+    protocol_endpoint(REVOKE_PATH, state, rid, headers, form, cert, handle).await
 }
 
 async fn handle(call: Call<'_>) -> Result<Response, HttpError> {

@@ -3,7 +3,8 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use serde_json::json;
 use wissel_core::flows::client_credentials::{self, ClientCredentialsRequest, NewIds};
@@ -23,10 +24,24 @@ use crate::tokens;
 pub(super) async fn token(
     State(state): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    cert: super::ClientCert,
+    uri: Uri,
     headers: HeaderMap,
-    form: OAuthForm,
+    form: Result<OAuthForm, HttpError>,
 ) -> Response {
-    protocol_endpoint(TOKEN_PATH, state, rid, headers, form, handle).await
+    // The MedMij token interface has rules of its own (tracing headers, chain logging).
+    if let Some(m) = state.medmij()
+        && super::medmij_token::is_medmij_request(m, &headers, form.as_ref().ok(), uri.query())
+    {
+        let form = super::medmij_token::medmij_form(m, form, uri.query());
+        let cert = cert.as_ref().map(|c| c.0.as_ref());
+        return super::medmij_token::token(&state, &rid, m, &headers, form, cert).await;
+    }
+    let form = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    protocol_endpoint(TOKEN_PATH, state, rid, headers, form, cert, handle).await
 }
 
 pub(super) fn parse_resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {

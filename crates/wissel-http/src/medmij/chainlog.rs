@@ -1,0 +1,330 @@
+//! MedMij chain logging (ketenmonitoring; `medmij.md` §9): one event per step of the flow, with
+//! `session_id` = `X-Correlation-ID` and `trace_id` = `MedMij-Request-ID`, written as JSON lines
+//! (to a file, or to the log) and, when an endpoint is configured, shipped in batches over HTTPS
+//! with retries. Nothing is lost silently: an event that finds the buffer full, or a batch that
+//! cannot be delivered after its retries, is counted (`wissel_medmij_chain_events_total`), shown
+//! at `/readyz` and logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// Where and how chain events go.
+#[derive(Debug, Clone)]
+pub struct ChainLogSettings {
+    /// This server's hostname: `event.location` and `request.server_id`.
+    pub location: String,
+    /// Append JSON lines here; when `None` they go to the log (target `wissel::medmij`).
+    pub file: Option<PathBuf>,
+    /// POST batches (a JSON array) here.
+    pub endpoint: Option<url::Url>,
+    /// Most events in one batch.
+    pub batch_size: usize,
+    /// A batch is sent at least this often when events wait.
+    pub flush_interval: Duration,
+    /// Most events waiting to be written, and to be shipped.
+    pub buffer: usize,
+    /// Attempts per batch before it counts as undelivered.
+    pub max_attempts: u32,
+    /// The first retry waits this long; each next one twice as long.
+    pub retry_backoff: Duration,
+}
+
+impl ChainLogSettings {
+    /// Logging to the log output only, with the defaults for everything else.
+    pub fn to_log(location: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            file: None,
+            endpoint: None,
+            batch_size: 100,
+            flush_interval: Duration::from_secs(5),
+            buffer: 10_000,
+            max_attempts: 5,
+            retry_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One chain event (the record shape of the MedMij logging interface).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChainEvent {
+    /// What happened, where, when, in which flow.
+    pub event: EventInfo,
+    /// The request it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestInfo>,
+    /// The answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseInfo>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+/// The `event` member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventInfo {
+    /// `receive_authorization_request`, `send_token_response`, …
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// This server's hostname.
+    pub location: String,
+    /// When, ISO 8601 in UTC.
+    pub datetime: String,
+    /// `X-Correlation-ID`.
+    pub session_id: Option<String>,
+    /// `MedMij-Request-ID`.
+    pub trace_id: Option<String>,
+}
+
+/// The `request` member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// `MedMij-Request-ID`.
+    pub id: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// The PGO's `client_id`, as sent.
+    pub client_id: Option<String>,
+    /// This server.
+    pub server_id: String,
+    /// The path requested (never its query: it can carry a code).
+    pub uri: String,
+    /// `grant_type` of a token request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
+    /// `person` (the browser, authorization interface) or `machine` (token interface).
+    pub initiated_by: &'static str,
+}
+
+/// The `response` member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResponseInfo {
+    /// `MedMij-Request-ID` of the request answered.
+    pub request_id: Option<String>,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// The `error` member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The OAuth error code.
+    pub code: String,
+    /// Its description.
+    pub description: String,
+}
+
+/// Counts of what became of events, for `/readyz` and the metrics.
+#[derive(Debug, Default)]
+pub struct ChainCounts {
+    /// Written (to the file or the log).
+    pub written: AtomicU64,
+    /// Refused because the buffer was full: neither written nor shipped.
+    pub dropped: AtomicU64,
+    /// Delivered to the endpoint.
+    pub shipped: AtomicU64,
+    /// Not delivered to the endpoint after every retry, or refused by a full shipping buffer
+    /// (still in the file or the log).
+    pub undelivered: AtomicU64,
+}
+
+/// The sink: cheap to clone; recording never blocks a request.
+#[derive(Clone)]
+pub struct ChainLog {
+    tx: mpsc::Sender<ChainEvent>,
+    counts: Arc<ChainCounts>,
+    settings: Arc<ChainLogSettings>,
+}
+
+fn count(counts: &AtomicU64, outcome: &'static str, n: u64) {
+    counts.fetch_add(n, Ordering::Relaxed);
+    metrics::counter!("wissel_medmij_chain_events_total", "outcome" => outcome).increment(n);
+}
+
+impl ChainLog {
+    /// Starts the writer (and the shipper, when an endpoint is configured). `http` sends the
+    /// batches (with the node's client certificate, for an endpoint that asks for one).
+    pub fn spawn(settings: ChainLogSettings, http: reqwest::Client) -> Self {
+        let buffer = settings.buffer.max(1);
+        let (tx, rx) = mpsc::channel(buffer);
+        let counts = Arc::new(ChainCounts::default());
+        let settings = Arc::new(settings);
+        let ship = settings.endpoint.clone().map(|endpoint| {
+            let (stx, srx) = mpsc::channel::<Vec<ChainEvent>>(buffer.div_ceil(settings.batch_size.max(1)).max(1));
+            tokio::spawn(ship_batches(srx, endpoint, http, settings.clone(), counts.clone()));
+            stx
+        });
+        tokio::spawn(write_events(rx, ship, settings.clone(), counts.clone()));
+        Self {
+            tx,
+            counts,
+            settings,
+        }
+    }
+
+    /// This server's hostname, for events.
+    pub fn location(&self) -> &str {
+        &self.settings.location
+    }
+
+    /// Records an event without waiting; a full buffer drops it, counted and logged.
+    pub fn record(&self, event: ChainEvent) {
+        if let Err(e) = self.tx.try_send(event) {
+            count(&self.counts.dropped, "dropped", 1);
+            let kind = match &e {
+                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => {
+                    ev.event.kind
+                }
+            };
+            tracing::warn!(
+                target: "wissel::medmij",
+                event = kind,
+                dropped = self.counts.dropped.load(Ordering::Relaxed),
+                "chain log buffer full: event dropped"
+            );
+        }
+    }
+
+    /// What became of the events so far.
+    pub fn counts(&self) -> &ChainCounts {
+        &self.counts
+    }
+}
+
+async fn write_events(
+    mut rx: mpsc::Receiver<ChainEvent>,
+    ship: Option<mpsc::Sender<Vec<ChainEvent>>>,
+    settings: Arc<ChainLogSettings>,
+    counts: Arc<ChainCounts>,
+) {
+    let mut file = match &settings.file {
+        None => None,
+        Some(path) => match tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await
+        {
+            Ok(f) => Some(tokio::io::BufWriter::new(f)),
+            Err(e) => {
+                tracing::error!(target: "wissel::medmij", path = %path.display(), cause = %e, "cannot open the chain log file; events go to the log");
+                None
+            }
+        },
+    };
+    let mut batch: Vec<ChainEvent> = Vec::new();
+    let mut tick = tokio::time::interval(settings.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => e,
+            _ = tick.tick() => {
+                flush(&mut batch, ship.as_ref(), &counts);
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            break;
+        };
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        match file.as_mut() {
+            Some(f) => {
+                let ok = f.write_all(line.as_bytes()).await.is_ok()
+                    && f.write_all(b"\n").await.is_ok()
+                    // Flushed when nothing else waits: a burst is written at once.
+                    && (!rx.is_empty() || f.flush().await.is_ok());
+                if ok {
+                    count(&counts.written, "written", 1);
+                } else {
+                    tracing::error!(target: "wissel::medmij", event = %line, "writing the chain log file failed; the event is in this log line");
+                    count(&counts.written, "written", 1);
+                }
+            }
+            None => {
+                tracing::info!(target: "wissel::medmij", event = %line, "chain event");
+                count(&counts.written, "written", 1);
+            }
+        }
+        if ship.is_some() {
+            batch.push(event);
+            if batch.len() >= settings.batch_size.max(1) {
+                flush(&mut batch, ship.as_ref(), &counts);
+            }
+        }
+    }
+    flush(&mut batch, ship.as_ref(), &counts);
+    if let Some(f) = file.as_mut() {
+        let _ = f.flush().await;
+    }
+}
+
+fn flush(batch: &mut Vec<ChainEvent>, ship: Option<&mpsc::Sender<Vec<ChainEvent>>>, counts: &ChainCounts) {
+    let Some(ship) = ship else {
+        batch.clear();
+        return;
+    };
+    if batch.is_empty() {
+        return;
+    }
+    let out = std::mem::take(batch);
+    let n = out.len() as u64;
+    if ship.try_send(out).is_err() {
+        count(&counts.undelivered, "undelivered", n);
+        tracing::warn!(target: "wissel::medmij", events = n, "chain log shipping is behind: batch not shipped (it is in the file or the log)");
+    }
+}
+
+async fn ship_batches(
+    mut rx: mpsc::Receiver<Vec<ChainEvent>>,
+    endpoint: url::Url,
+    http: reqwest::Client,
+    settings: Arc<ChainLogSettings>,
+    counts: Arc<ChainCounts>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let n = batch.len() as u64;
+        let mut wait = settings.retry_backoff;
+        let mut delivered = false;
+        for attempt in 1..=settings.max_attempts.max(1) {
+            let sent = http
+                .post(endpoint.clone())
+                .json(&batch)
+                .send()
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    if r.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("HTTP {}", r.status()))
+                    }
+                });
+            match sent {
+                Ok(()) => {
+                    delivered = true;
+                    break;
+                }
+                Err(cause) => {
+                    tracing::warn!(target: "wissel::medmij", attempt, events = n, %cause, "shipping chain events failed");
+                    if attempt < settings.max_attempts {
+                        tokio::time::sleep(wait).await;
+                        wait = wait.saturating_mul(2);
+                    }
+                }
+            }
+        }
+        if delivered {
+            count(&counts.shipped, "shipped", n);
+        } else {
+            count(&counts.undelivered, "undelivered", n);
+            tracing::error!(target: "wissel::medmij", events = n, undelivered = counts.undelivered.load(Ordering::Relaxed), "chain events undelivered after every retry (they are in the file or the log)");
+        }
+    }
+}

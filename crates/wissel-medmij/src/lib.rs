@@ -9,8 +9,15 @@
 //! - [`policy`]: the aanbieders this server serves, what a person may receive, and the scope of
 //!   an access token (core.tknint.210) through wissel's one intersection.
 //!
+//! With the `client` feature, [`client`] is the PGO side (a client of MedMij authorization
+//! servers) and [`check`] the conformance check built on it.
+//!
 //! What the Afsprakenstelsel leaves open, and the choice made for each, is in `docs/medmij.md`.
 
+#[cfg(feature = "client")]
+pub mod check;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod lists;
 pub mod policy;
 pub mod scope;

@@ -23,6 +23,10 @@ use wissel_crypto::rotation::RotationPolicy;
 use wissel_crypto::secret;
 use wissel_http::state::{LoginSettings, UiSettings};
 
+mod medmij;
+
+pub use medmij::{FetchIdentity, MedmijConfig};
+
 /// Environment variables with the `WISSEL_` prefix that are not configuration keys.
 const NOT_CONFIG: &[&str] = &["master_key", "test_postgres_url", "log"];
 
@@ -54,6 +58,7 @@ struct RawConfig {
     users: Vec<RawUser>,
     #[serde(default)]
     authorizations: Vec<RawAuthorization>,
+    medmij: Option<medmij::RawMedmij>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +80,7 @@ struct RawServer {
 struct RawTls {
     cert_file: PathBuf,
     key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -232,6 +238,7 @@ struct RawParty {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     assertion_alg: Option<String>,
+    tls_client_auth_san_dns: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -265,6 +272,7 @@ struct RawApi {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     assertion_alg: Option<String>,
+    tls_client_auth_san_dns: Option<String>,
     #[serde(default)]
     scopes: BTreeMap<String, String>,
     access_token_lifetime_secs: Option<i64>,
@@ -371,6 +379,9 @@ pub struct TlsFiles {
     pub cert_file: PathBuf,
     /// PEM private key.
     pub key_file: PathBuf,
+    /// PEM certificates of the CAs whose client certificates are accepted (mutual TLS,
+    /// `tls_client_auth`); `None`: no client certificates are asked for.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// A validated configuration.
@@ -423,6 +434,8 @@ pub struct Config {
     pub login: LoginSettings,
     /// The look of the pages.
     pub ui: UiSettings,
+    /// The MedMij profile, when `[medmij]` is present.
+    pub medmij: Option<MedmijConfig>,
 }
 
 /// Shows no declared entity: users carry clear-text passwords until they are applied.
@@ -515,6 +528,19 @@ impl Problems<'_> {
         };
         self.list.push(format!("{key}: {msg} (in {source})"));
     }
+}
+
+/// A DNS name: labels of letters, digits and hyphens, no wildcard.
+pub fn is_dns_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').count() >= 2
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Client and API ids: printable, bounded, and unique across both kinds.
@@ -710,6 +736,8 @@ fn credentials(
     jwks: Option<&serde_json::Value>,
     jwks_uri: Option<&str>,
     assertion_alg: Option<&str>,
+    san_dns: Option<&str>,
+    mutual_tls: bool,
 ) -> Option<Credentials> {
     let method = parse_enum(
         p,
@@ -808,8 +836,23 @@ fn credentials(
             }
         }
         ClientAuthMethod::TlsClientAuth => {
-            p.add(format!("{key}.auth_method"), "tls_client_auth needs the mutual-TLS listener, which this version does not have yet");
-            return None;
+            if !mutual_tls {
+                p.add(
+                    format!("{key}.auth_method"),
+                    "tls_client_auth needs [server.tls] with client_ca_file",
+                );
+            }
+            if secret_sources + key_sources > 0 {
+                p.add(key, "a tls_client_auth client has no secret or keys");
+            }
+            match san_dns {
+                Some(name) if !crate::config::is_dns_name(name) => p.add(
+                    format!("{key}.tls_client_auth_san_dns"),
+                    "must be a DNS name",
+                ),
+                Some(name) => creds.tls_client_auth_san_dns = Some(name.to_ascii_lowercase()),
+                None => {}
+            }
         }
         ClientAuthMethod::None => {
             if secret_sources + key_sources > 0 {
@@ -1167,17 +1210,22 @@ fn validate(
     let tls = raw.server.tls.as_ref().map(|t| TlsFiles {
         cert_file: base.join(&t.cert_file),
         key_file: base.join(&t.key_file),
+        client_ca_file: t.client_ca_file.as_ref().map(|f| base.join(f)),
     });
     if let Some(t) = &tls {
         for (k, f) in [
-            ("server.tls.cert_file", &t.cert_file),
-            ("server.tls.key_file", &t.key_file),
+            ("server.tls.cert_file", Some(&t.cert_file)),
+            ("server.tls.key_file", Some(&t.key_file)),
+            ("server.tls.client_ca_file", t.client_ca_file.as_ref()),
         ] {
-            if !f.is_file() {
+            if let Some(f) = f
+                && !f.is_file()
+            {
                 p.add(k, format!("{}: no such file", f.display()));
             }
         }
     }
+    let mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
     if !(1024..=16 * 1024 * 1024).contains(&raw.server.max_body_bytes) {
         p.add("server.max_body_bytes", "must be between 1024 and 16777216");
     }
@@ -1251,13 +1299,17 @@ fn validate(
                 &mut p,
                 &format!("{key}.profile"),
                 v,
-                &[
-                    ("standard", Profile::Standard),
-                    ("acmidm", Profile::Acmidm),
-                    ("medmij", Profile::Medmij),
-                ],
+                &[("standard", Profile::Standard), ("acmidm", Profile::Acmidm)],
             ),
         };
+        if c.profile.as_deref() == Some("medmij") {
+            p.list.pop();
+            p.add(
+                format!("{key}.profile"),
+                "MedMij clients are not declared: every PGO on the OAuth Client List and the \
+                 Whitelist is one (see [medmij])",
+            );
+        }
         let creds = credentials(
             &mut p,
             &key,
@@ -1269,6 +1321,8 @@ fn validate(
             c.jwks.as_ref(),
             c.jwks_uri.as_deref(),
             c.assertion_alg.as_deref(),
+            c.tls_client_auth_san_dns.as_deref(),
+            mutual_tls,
         );
         let mut grant_types = Vec::new();
         for g in &c.grant_types {
@@ -1442,6 +1496,8 @@ fn validate(
                 a.jwks.as_ref(),
                 a.jwks_uri.as_deref(),
                 a.assertion_alg.as_deref(),
+                a.tls_client_auth_san_dns.as_deref(),
+                mutual_tls,
             )
         } else {
             None
@@ -1628,6 +1684,14 @@ fn validate(
         }
     }
 
+    let medmij = raw.medmij.as_ref().and_then(|m| {
+        let api_ids: HashSet<String> = apis.iter().map(|a: &Api| a.id.clone()).collect();
+        let host = url::Url::parse(&issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        medmij::validate(&mut p, m, base, &api_ids, &host, mutual_tls)
+    });
     if !p.list.is_empty() {
         return Err(ConfigError(p.list));
     }
@@ -1678,6 +1742,7 @@ fn validate(
         client_lifetimes,
         login,
         ui,
+        medmij,
     })
 }
 

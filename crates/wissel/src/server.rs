@@ -15,8 +15,10 @@ use wissel_http::observe::LogAudit;
 use wissel_http::{AppState, Settings};
 use wissel_store::SqlStore;
 
-use crate::config::Config;
+use crate::config::{Config, MedmijConfig};
 use crate::provision;
+use wissel_http::medmij::{Medmij, SecretSource};
+use wissel_medmij::policy::{AllOffered, Availability};
 
 /// The process-wide Prometheus recorder (the `metrics` facade has one global recorder).
 pub fn metrics_handle() -> Option<PrometheusHandle> {
@@ -87,12 +89,62 @@ pub async fn start(
     start_on(config, listener, master, clock).await
 }
 
+/// What an embedding program (or a test) can put into a node besides its configuration.
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// Which gegevensdiensten are available for a person (MedMij); everything offered when
+    /// `None`.
+    pub availability: Option<Arc<dyn Availability>>,
+    /// Where the MedMij profile draws codes and tokens from; the server's random generator when
+    /// `None` (a test forces a collision through it).
+    pub secrets: Option<SecretSource>,
+}
+
+/// The HTTP client that fetches MedMij lists and ships chain events: with the node's client
+/// certificate, trusting the configured roots.
+fn medmij_http(config: &MedmijConfig) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(f) = &config.fetch {
+        let mut pem = std::fs::read(&f.cert_file)
+            .with_context(|| format!("reading {}", f.cert_file.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(&f.key_file)
+                .with_context(|| format!("reading {}", f.key_file.display()))?,
+        );
+        b = b.identity(
+            reqwest::Identity::from_pem(&pem).context("medmij.fetch: the certificate and key")?,
+        );
+        if let Some(ca) = &f.ca_file {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            b = b.tls_certs_only(
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("parsing {}", ca.display()))?,
+            );
+        }
+    }
+    b.build().context("building the MedMij HTTP client")
+}
+
 /// Starts a node on a listener the caller bound (tests bind port 0 first to learn the issuer).
 pub async fn start_on(
     config: &Config,
     listener: tokio::net::TcpListener,
     master: MasterKey,
     clock: Arc<dyn Clock>,
+) -> anyhow::Result<Server> {
+    start_with(config, listener, master, clock, Hooks::default()).await
+}
+
+/// [`start_on`], with hooks.
+pub async fn start_with(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+    hooks: Hooks,
 ) -> anyhow::Result<Server> {
     let store = open_store(config).await?;
     let report = provision::apply(store.as_ref(), &config.declared, clock.now())
@@ -136,7 +188,36 @@ pub async fn start_on(
         None
     };
     let store: Arc<dyn Store> = store;
-    let state = AppState::new(settings, store, clock, master, Arc::new(LogAudit), metrics).await?;
+    let medmij = match &config.medmij {
+        None => None,
+        Some(m) => Some(Arc::new(Medmij::new(
+            m.settings.clone(),
+            hooks
+                .availability
+                .clone()
+                .unwrap_or_else(|| Arc::new(AllOffered)),
+            hooks
+                .secrets
+                .clone()
+                .unwrap_or_else(|| Arc::new(wissel_crypto::secret::generate_secret)),
+            medmij_http(m)?,
+        ))),
+    };
+    let state = AppState::new(
+        settings,
+        store,
+        clock,
+        master,
+        Arc::new(LogAudit),
+        metrics,
+        medmij,
+    )
+    .await?;
+    if state.medmij().is_some() {
+        for (list, outcome) in state.refresh_medmij_lists().await? {
+            tracing::info!(list = list.as_str(), ?outcome, "MedMij list at start");
+        }
+    }
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
 
@@ -146,7 +227,8 @@ pub async fn start_on(
     }
     let http = match &config.tls {
         Some(tls) => {
-            let acceptor = crate::tls::acceptor(&tls.cert_file, &tls.key_file)?;
+            let acceptor =
+                crate::tls::acceptor(&tls.cert_file, &tls.key_file, tls.client_ca_file.as_deref())?;
             tokio::spawn(crate::tls::serve(listener, acceptor, app, rx.clone()))
         }
         None => {
@@ -185,6 +267,15 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     // interval away, so that it never races an operator's (or a test's) rotation at start-up.
     let period = state.settings().maintenance_interval;
     let mut maintenance = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // The MedMij lists were read at start too.
+    let lists_period = state
+        .medmij()
+        .map_or(std::time::Duration::from_secs(86_400), |m| {
+            m.settings().lists.refresh_interval
+        });
+    let mut lists =
+        tokio::time::interval_at(tokio::time::Instant::now() + lists_period, lists_period);
+    lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -200,6 +291,11 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
                 }
                 if let Err(e) = state.poll_revocations().await {
                     tracing::warn!(cause = %e, "revocation sync failed");
+                }
+            }
+            _ = lists.tick(), if state.medmij().is_some() => {
+                if let Err(e) = state.refresh_medmij_lists().await {
+                    tracing::warn!(cause = %e, "MedMij list refresh failed");
                 }
             }
             _ = maintenance.tick() => {

@@ -1,6 +1,12 @@
 //! Serving HTTPS: our own accept loop over rustls (aws-lc-rs), so that handshake and header
-//! timeouts stay in our hands and, later, the client certificate can reach the handlers (mutual
-//! TLS for `tls_client_auth` and the MedMij profile).
+//! timeouts stay in our hands and the client certificate reaches the handlers (mutual TLS for
+//! `tls_client_auth` and the MedMij profile). TLS 1.2 and 1.3 (preferred, rustls negotiates the
+//! highest), no False Start (rustls has none).
+//!
+//! With trusted client CAs configured, the server asks every client for a certificate but does
+//! not require one (a browser at the authorization endpoint has none); a certificate that is
+//! presented must chain to a trusted CA and be valid now, or the handshake fails. Which
+//! endpoints need a certificate, and for which name, is the handlers' business.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use wissel_http::client_auth::PeerCertificate;
 
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,8 +30,13 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A TLS acceptor from PEM files: the certificate chain (leaf first) and its private key.
-pub fn acceptor(cert_file: &Path, key_file: &Path) -> anyhow::Result<TlsAcceptor> {
+/// A TLS acceptor from PEM files: the certificate chain (leaf first) and its private key, and
+/// the CAs whose client certificates are accepted.
+pub fn acceptor(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: Option<&Path>,
+) -> anyhow::Result<TlsAcceptor> {
     let certs = CertificateDer::pem_file_iter(cert_file)
         .with_context(|| format!("reading {}", cert_file.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -37,9 +49,36 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> anyhow::Result<TlsAcceptor
     let key = PrivateKeyDer::from_pem_file(key_file)
         .with_context(|| format!("reading {}", key_file.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_file_iter(ca_file)
+                .with_context(|| format!("reading {}", ca_file.display()))?
+            {
+                let ca = ca.with_context(|| format!("parsing {}", ca_file.display()))?;
+                roots.add(ca).with_context(|| {
+                    format!("{}: not a usable CA certificate", ca_file.display())
+                })?;
+            }
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "{} holds no certificate",
+                ca_file.display()
+            );
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .context("the client CA certificates are unusable")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not match")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -71,15 +110,7 @@ pub async fn serve(
             }
         };
         let acceptor = acceptor.clone();
-        // The peer address reaches handlers as axum's `ConnectInfo` (login throttling).
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            app.clone(),
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                req
-            },
-        ));
+        let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -93,6 +124,27 @@ pub async fn serve(
                     return;
                 }
             };
+            // The client certificate (verified by the handshake), parsed once per connection.
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|der| PeerCertificate::from_der(der.as_ref()))
+                .map(Arc::new);
+            // The peer address reaches handlers as axum's `ConnectInfo` (login throttling), the
+            // certificate as an extension.
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                app,
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    if let Some(c) = &cert {
+                        req.extensions_mut().insert(c.clone());
+                    }
+                    req
+                },
+            ));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)

@@ -157,8 +157,16 @@ impl ChainLog {
         let counts = Arc::new(ChainCounts::default());
         let settings = Arc::new(settings);
         let ship = settings.endpoint.clone().map(|endpoint| {
-            let (stx, srx) = mpsc::channel::<Vec<ChainEvent>>(buffer.div_ceil(settings.batch_size.max(1)).max(1));
-            tokio::spawn(ship_batches(srx, endpoint, http, settings.clone(), counts.clone()));
+            let (stx, srx) = mpsc::channel::<Vec<ChainEvent>>(
+                buffer.div_ceil(settings.batch_size.max(1)).max(1),
+            );
+            tokio::spawn(ship_batches(
+                srx,
+                endpoint,
+                http,
+                settings.clone(),
+                counts.clone(),
+            ));
             stx
         });
         tokio::spawn(write_events(rx, ship, settings.clone(), counts.clone()));
@@ -265,7 +273,11 @@ async fn write_events(
     }
 }
 
-fn flush(batch: &mut Vec<ChainEvent>, ship: Option<&mpsc::Sender<Vec<ChainEvent>>>, counts: &ChainCounts) {
+fn flush(
+    batch: &mut Vec<ChainEvent>,
+    ship: Option<&mpsc::Sender<Vec<ChainEvent>>>,
+    counts: &ChainCounts,
+) {
     let Some(ship) = ship else {
         batch.clear();
         return;

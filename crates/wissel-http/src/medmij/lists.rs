@@ -176,7 +176,8 @@ impl Medmij {
             // The store holds the newest valid copy (this node's, another node's, or an import).
             if let Some(stored) = state.store().medmij_list(kind.as_str()).await? {
                 let in_force = next_header(&next, kind).map(|h| h.volgnummer);
-                let newer = in_force.is_none_or(|v| i64::try_from(v).unwrap_or(i64::MAX) < stored.volgnummer);
+                let newer = in_force
+                    .is_none_or(|v| i64::try_from(v).unwrap_or(i64::MAX) < stored.volgnummer);
                 if newer {
                     match parse(settings, kind, &stored.document) {
                         Ok(list) => {

@@ -207,10 +207,7 @@ impl Medmij {
 
     /// The lists in force.
     pub fn lists(&self) -> Arc<Lists> {
-        self.lists
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.lists.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The chain log.
@@ -336,12 +333,16 @@ pub fn parse_trace_id(value: Option<&str>) -> Option<String> {
     if v.len() != 36 {
         return None;
     }
-    uuid::Uuid::try_parse(v).ok().map(|u| u.hyphenated().to_string())
+    uuid::Uuid::try_parse(v)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
 }
 
 /// How long a list has been published: now − `Tijdstempel`.
 pub fn list_age(lists: &Lists, kind: ListKind, now: i64) -> Option<i64> {
-    lists.header(kind).map(|h| now.saturating_sub(h.published_at))
+    lists
+        .header(kind)
+        .map(|h| now.saturating_sub(h.published_at))
 }
 
 /// The refresh interval of the lists.

@@ -762,7 +762,10 @@ async fn medmij_consent_names_the_pgo_the_aanbieder_and_the_gegevensdiensten() {
             locale,
         )
         .await;
-        assert!(html.contains(&format!("De &#60;PGO&#62; {} UMC &#38; zo", m.collect)), "{html}");
+        assert!(
+            html.contains(&format!("De &#60;PGO&#62; {} UMC &#38; zo", m.collect)),
+            "{html}"
+        );
         assert!(html.contains("data-kind=\"verzamelen\""));
         assert!(html.contains("Basisgegevens zorg") && html.contains("&#60;Huisarts&#62;"));
         assert!(html.contains(m.once) && html.contains(m.lasting));
@@ -783,7 +786,12 @@ async fn medmij_consent_names_the_pgo_the_aanbieder_and_the_gegevensdiensten() {
         problem: Some(MedmijProblem::BadDuration),
         ..medmij_consent_view(Locale::Nl, false)
     };
-    let html = page(medmij_consent(StatusCode::BAD_REQUEST, &view), StatusCode::BAD_REQUEST, Locale::Nl).await;
+    let html = page(
+        medmij_consent(StatusCode::BAD_REQUEST, &view),
+        StatusCode::BAD_REQUEST,
+        Locale::Nl,
+    )
+    .await;
     assert!(html.contains(Locale::Nl.medmij().none_available));
     assert!(!html.contains("consent-allow") && html.contains("consent-deny"));
     assert!(html.contains("data-error=\"bad_duration\""));
@@ -798,7 +806,11 @@ async fn medmij_error_pages_show_the_trace_and_session_ids() {
     let html = body(error(StatusCode::BAD_REQUEST, &view)).await;
     assert!(html.contains("Trace ID") && html.contains("57510be1-73e6-4a75-9db8-ee005cced48f"));
     assert!(html.contains("Session ID") && html.contains("&#60;x&#62;"));
-    let plain = body(error(StatusCode::BAD_REQUEST, &error_view(Locale::En, ErrorKind::UnknownClient))).await;
+    let plain = body(error(
+        StatusCode::BAD_REQUEST,
+        &error_view(Locale::En, ErrorKind::UnknownClient),
+    ))
+    .await;
     assert!(!plain.contains("medmij-ids"));
 }
 
@@ -841,5 +853,8 @@ async fn medmij_consents_on_the_account_page_and_their_end() {
     let html = body(account(StatusCode::OK, &none)).await;
     assert!(html.contains(Locale::En.medmij().consents_empty));
     let off = body(account(StatusCode::OK, &account_view(Locale::En, None))).await;
-    assert!(!off.contains("medmij-heading"), "the section is absent without the profile");
+    assert!(
+        !off.contains("medmij-heading"),
+        "the section is absent without the profile"
+    );
 }

@@ -17,8 +17,8 @@ use crate::browser::{self, chrome, error_page, see_other};
 use crate::form::ParamList;
 use crate::observe::RequestId;
 use crate::pages::{
-    self, AccountNotice, AccountView, ConsentRow, ErrorKind, GegevensdienstLine,
-    MedmijConsentRow, MedmijEndView, ScopeLine, SessionRow,
+    self, AccountNotice, AccountView, ConsentRow, ErrorKind, GegevensdienstLine, MedmijConsentRow,
+    MedmijEndView, ScopeLine, SessionRow,
 };
 use crate::state::AppState;
 
@@ -208,11 +208,28 @@ pub(super) async fn medmij_end_page(
             return account_login(&state, &headers).await;
         };
         let (Some(m), Some(id)) = (state.medmij(), q.id.as_deref()) else {
-            return Ok(error_page(&state, &headers, StatusCode::NOT_FOUND, ErrorKind::NotFound, None, &rid.0));
+            return Ok(error_page(
+                &state,
+                &headers,
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                None,
+                &rid.0,
+            ));
         };
-        let consents = state.store().medmij_consents_of(&user.subject, state.now()).await?;
+        let consents = state
+            .store()
+            .medmij_consents_of(&user.subject, state.now())
+            .await?;
         let Some(consent) = consents.iter().find(|c| c.id == id) else {
-            return Ok(error_page(&state, &headers, StatusCode::NOT_FOUND, ErrorKind::NotFound, Some("no such consent"), &rid.0));
+            return Ok(error_page(
+                &state,
+                &headers,
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                Some("no such consent"),
+                &rid.0,
+            ));
         };
         let lists = m.lists();
         let registry = state.registry();
@@ -246,7 +263,14 @@ pub(super) async fn end_medmij_consent(
         Err(r) => return r,
     };
     let (Some(m), Some(id)) = (state.medmij(), form.one("id")) else {
-        return error_page(&state, &headers, StatusCode::BAD_REQUEST, ErrorKind::BadRequest, Some("id is required"), &rid.0);
+        return error_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
+            Some("id is required"),
+            &rid.0,
+        );
     };
     let result: Result<(), InternalError> = async {
         if let Some(ended) = state

@@ -29,7 +29,9 @@ use crate::form::ParamList;
 use crate::medmij::chainlog::{ChainEvent, ErrorInfo, EventInfo, RequestInfo};
 use crate::medmij::{HeaderPolicy, IssuedKind, Lists, Medmij, parse_trace_id};
 use crate::observe::RequestId;
-use crate::pages::{self, ErrorKind, ErrorView, GegevensdienstLine, MedmijConsentView, MedmijProblem};
+use crate::pages::{
+    self, ErrorKind, ErrorView, GegevensdienstLine, MedmijConsentView, MedmijProblem,
+};
 use crate::state::AppState;
 
 /// The tracing parameters (core.authint.208) as sent, bounded and printable, for the error
@@ -68,11 +70,20 @@ pub(super) fn is_medmij_request(m: &Medmij, params: &ParamList) -> bool {
     let lists = m.lists();
     params.one("client_id").is_some_and(|id| {
         lists.clients.contains_key(id)
-            || lists.ocl.as_deref().is_some_and(|o| o.clients.contains_key(id))
+            || lists
+                .ocl
+                .as_deref()
+                .is_some_and(|o| o.clients.contains_key(id))
     })
 }
 
-fn event(m: &Medmij, state: &AppState, kind: &'static str, request_id: Option<String>, correlation_id: Option<String>) -> EventInfo {
+fn event(
+    m: &Medmij,
+    state: &AppState,
+    kind: &'static str,
+    request_id: Option<String>,
+    correlation_id: Option<String>,
+) -> EventInfo {
     EventInfo {
         kind,
         location: m.chain().location().to_owned(),
@@ -91,7 +102,13 @@ fn error_event(
     description: &str,
 ) -> ChainEvent {
     ChainEvent {
-        event: event(m, state, kind, trace.request_id.clone(), trace.correlation_id.clone()),
+        event: event(
+            m,
+            state,
+            kind,
+            trace.request_id.clone(),
+            trace.correlation_id.clone(),
+        ),
         request: None,
         response: None,
         error: Some(ErrorInfo {
@@ -112,11 +129,19 @@ pub(super) async fn authorize(
 ) -> Result<Response, InternalError> {
     let trace = Trace::of(params);
     m.chain().record(ChainEvent {
-        event: event(m, state, "receive_authorization_request", trace.request_id.clone(), trace.correlation_id.clone()),
+        event: event(
+            m,
+            state,
+            "receive_authorization_request",
+            trace.request_id.clone(),
+            trace.correlation_id.clone(),
+        ),
         request: Some(RequestInfo {
             id: trace.request_id.clone(),
             method: method.to_owned(),
-            client_id: params.one("client_id").map(|c| c.chars().take(253).collect()),
+            client_id: params
+                .one("client_id")
+                .map(|c| c.chars().take(253).collect()),
             server_id: m.chain().location().to_owned(),
             uri: super::AUTHORIZE_PATH.into(),
             grant_type: None,
@@ -130,9 +155,22 @@ pub(super) async fn authorize(
         Ok((client, request)) => proceed(state, headers, rid, &client, request, None).await,
         Err(AuthorizeError::Page(kind, detail)) => {
             tracing::info!(target: "wissel::medmij", request_id = %rid.0, reason = %detail, "MedMij authorization request refused on a page");
-            m.chain().record(error_event(m, state, "authorization_request_error", &trace, "invalid_request", &detail));
+            m.chain().record(error_event(
+                m,
+                state,
+                "authorization_request_error",
+                &trace,
+                "invalid_request",
+                &detail,
+            ));
             m.chain().record(ChainEvent {
-                event: event(m, state, "show_authorization_request_error_page", trace.request_id.clone(), trace.correlation_id.clone()),
+                event: event(
+                    m,
+                    state,
+                    "show_authorization_request_error_page",
+                    trace.request_id.clone(),
+                    trace.correlation_id.clone(),
+                ),
                 request: None,
                 response: None,
                 error: None,
@@ -150,7 +188,14 @@ pub(super) async fn authorize(
             Ok(pages::error(StatusCode::BAD_REQUEST, &view))
         }
         Err(AuthorizeError::Redirect(to, e)) => {
-            m.chain().record(error_event(m, state, "send_authorization_request_error", &trace, e.code.as_str(), &e.description));
+            m.chain().record(error_event(
+                m,
+                state,
+                "send_authorization_request_error",
+                &trace,
+                e.code.as_str(),
+                &e.description,
+            ));
             Ok(reply_error(state, headers, &to, &e))
         }
     }
@@ -221,20 +266,42 @@ fn validate(
     };
     if params.repeated("state") || state.as_deref().is_some_and(|s| s.len() > 2048) {
         reply.state = None;
-        return Err(bad(&reply, ErrorCode::InvalidRequest, "state is repeated or too long".into()));
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidRequest,
+            "state is repeated or too long".into(),
+        ));
     }
     if let Some(name) = params.repeated_names().first() {
-        return Err(bad(&reply, ErrorCode::InvalidRequest, format!("parameter {name} is repeated").into()));
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidRequest,
+            format!("parameter {name} is repeated").into(),
+        ));
     }
     match params.one("response_type") {
         Some("code") => {}
-        None => return Err(bad(&reply, ErrorCode::InvalidRequest, "response_type is required".into())),
+        None => {
+            return Err(bad(
+                &reply,
+                ErrorCode::InvalidRequest,
+                "response_type is required".into(),
+            ));
+        }
         Some(_) => {
-            return Err(bad(&reply, ErrorCode::UnsupportedResponseType, "the only response_type is code".into()));
+            return Err(bad(
+                &reply,
+                ErrorCode::UnsupportedResponseType,
+                "the only response_type is code".into(),
+            ));
         }
     }
     if state.is_none() {
-        return Err(bad(&reply, ErrorCode::InvalidRequest, "state is required (core.authint.200)".into()));
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidRequest,
+            "state is required (core.authint.200)".into(),
+        ));
     }
     if m.settings().headers == HeaderPolicy::Refuse {
         for (name, parsed) in [
@@ -253,18 +320,32 @@ fn validate(
     let scope = wissel_medmij::scope::parse(params.one("scope"))
         .map_err(|e| bad(&reply, ErrorCode::InvalidScope, e.to_string().into()))?;
     let Some(aanbieder) = lists.aanbieder(&scope.aanbieder) else {
-        return Err(bad(&reply, ErrorCode::InvalidScope, "this server does not serve the aanbieder in scope".into()));
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidScope,
+            "this server does not serve the aanbieder in scope".into(),
+        ));
     };
     if let Some(g) = &scope.gegevensdienst
         && !aanbieder.gegevensdiensten.contains(g)
     {
-        return Err(bad(&reply, ErrorCode::InvalidScope, "the aanbieder does not offer this gegevensdienst through this server".into()));
+        return Err(bad(
+            &reply,
+            ErrorCode::InvalidScope,
+            "the aanbieder does not offer this gegevensdienst through this server".into(),
+        ));
     }
     let (code_challenge, code_challenge_method) =
         pkce(&client, params).map_err(|d| bad(&reply, ErrorCode::InvalidRequest, d.into()))?;
     let ui_locales = params
         .one("ui_locales")
-        .map(|v| v.split(' ').filter(|s| !s.is_empty()).take(16).map(str::to_owned).collect())
+        .map(|v| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .take(16)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let request = AuthRequest {
         client_id: client.id.clone(),
@@ -381,7 +462,9 @@ fn choice(form: &ParamList, max_days: i64) -> Option<Choice> {
             "once" => Some(Choice::Once),
             "lasting" => {
                 let days = form.one("days")?.trim().parse::<i64>().ok()?;
-                (1..=max_days).contains(&days).then_some(Choice::Lasting(days))
+                (1..=max_days)
+                    .contains(&days)
+                    .then_some(Choice::Lasting(days))
             }
             _ => None,
         },
@@ -418,30 +501,54 @@ pub(super) async fn consent_submit(
         shown_correlation_id: String::new(),
     };
     let Some(choice) = choice(form, m.settings().consent_max_days) else {
-        return consent_page(state, headers, rid, i, request, client, user, Some(MedmijProblem::BadDuration)).await;
+        return consent_page(
+            state,
+            headers,
+            rid,
+            i,
+            request,
+            client,
+            user,
+            Some(MedmijProblem::BadDuration),
+        )
+        .await;
     };
     if !state.store().take_interaction(&i.id).await? {
         return Ok(expired_page(state, headers, rid));
     }
     let lists = m.lists();
     let refuse = |e: OAuthError| {
-        m.chain().record(error_event(m, state, "send_authorization_request_error", &trace, e.code.as_str(), &e.description));
+        m.chain().record(error_event(
+            m,
+            state,
+            "send_authorization_request_error",
+            &trace,
+            e.code.as_str(),
+            &e.description,
+        ));
         reply_error(state, headers, &to, &e)
     };
     let Some(aanbieder) = lists.aanbieder_by_naam(&req.aanbieder) else {
-        return Ok(refuse(OAuthError::invalid_scope("this server no longer serves the aanbieder")));
+        return Ok(refuse(OAuthError::invalid_scope(
+            "this server no longer serves the aanbieder",
+        )));
     };
     let days = match choice {
         Choice::Deny => {
             audit(state, rid, "denied", client, user, None);
-            return Ok(refuse(OAuthError::new(ErrorCode::AccessDenied, "the person did not consent")));
+            return Ok(refuse(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the person did not consent",
+            )));
         }
         Choice::Once => None,
         Choice::Lasting(d) => Some(d),
     };
     let consented = consentable(m, aanbieder, req, user).await?;
     if consented.is_empty() {
-        return Ok(refuse(OAuthError::invalid_scope("nothing is available for the person at this aanbieder")));
+        return Ok(refuse(OAuthError::invalid_scope(
+            "nothing is available for the person at this aanbieder",
+        )));
     }
     let now = state.now();
     let s = m.settings();
@@ -469,7 +576,9 @@ pub(super) async fn consent_submit(
     if grant.id.is_empty() || consent_id.as_ref().is_some_and(String::is_empty) {
         return Err(InternalError::new("random source failed"));
     }
-    let (code, digest) = m.unique_secret(state.store(), IssuedKind::Code, now).await?;
+    let (code, digest) = m
+        .unique_secret(state.store(), IssuedKind::Code, now)
+        .await?;
     let record = CodeRecord {
         grant_id: grant.id.clone(),
         client_id: client.id.clone(),
@@ -511,11 +620,29 @@ pub(super) async fn consent_submit(
             })
             .await?;
     }
-    audit(state, rid, if days.is_some() { "given_lasting" } else { "given_once" }, client, user, Some(&grant.id));
+    audit(
+        state,
+        rid,
+        if days.is_some() {
+            "given_lasting"
+        } else {
+            "given_once"
+        },
+        client,
+        user,
+        Some(&grant.id),
+    );
     Ok(reply(state, headers, &to, &[("code", &code)]))
 }
 
-fn audit(state: &AppState, rid: &RequestId, outcome: &str, client: &Client, user: &User, grant: Option<&str>) {
+fn audit(
+    state: &AppState,
+    rid: &RequestId,
+    outcome: &str,
+    client: &Client,
+    user: &User,
+    grant: Option<&str>,
+) {
     state.audit(&AuditEvent {
         kind: "medmij_consent",
         outcome: outcome.to_owned(),

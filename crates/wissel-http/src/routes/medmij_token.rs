@@ -73,8 +73,7 @@ pub(super) fn medmij_form(
     form: Result<OAuthForm, HttpError>,
     query: Option<&str>,
 ) -> Result<OAuthForm, HttpError> {
-    let Some(query) = query.filter(|q| !q.is_empty() && m.settings().token_query_parameters)
-    else {
+    let Some(query) = query.filter(|q| !q.is_empty() && m.settings().token_query_parameters) else {
         return form;
     };
     let from_query = OAuthForm::parse(query.as_bytes())?;
@@ -99,7 +98,9 @@ pub(super) async fn token(
         request_id: parse_trace_id(header(headers, "medmij-request-id")),
         correlation_id: parse_trace_id(header(headers, "x-correlation-id")),
     };
-    let grant_type = form.get("grant_type").map(|g| g.chars().take(64).collect::<String>());
+    let grant_type = form
+        .get("grant_type")
+        .map(|g| g.chars().take(64).collect::<String>());
     let event = |kind: &'static str| EventInfo {
         kind,
         location: m.chain().location().to_owned(),
@@ -191,7 +192,11 @@ async fn handle(
             ),
         ] {
             if parsed.is_none() {
-                let why = if raw.is_some() { "is not a UUID" } else { "is missing" };
+                let why = if raw.is_some() {
+                    "is not a UUID"
+                } else {
+                    "is missing"
+                };
                 return Err(OAuthError::invalid_request(format!(
                     "the {name} header {why} (core.tknint.208)"
                 ))
@@ -199,7 +204,14 @@ async fn handle(
             }
         }
     }
-    let auth = authenticate(state, headers, form, &state.settings().endpoint(TOKEN_PATH), cert).await?;
+    let auth = authenticate(
+        state,
+        headers,
+        form,
+        &state.settings().endpoint(TOKEN_PATH),
+        cert,
+    )
+    .await?;
     outcome.client = Some(auth.principal.id().to_owned());
     let wissel_core::model::Principal::Client(client) = auth.principal else {
         return Err(OAuthError::invalid_client("an API cannot obtain tokens").into());
@@ -228,7 +240,15 @@ fn digest_of(value: &str) -> Option<Digest> {
     (value.len() == 43).then(|| secret::digest(value.as_bytes()))
 }
 
-fn audit(state: &AppState, kind: &'static str, outcome: &str, client: &Client, grant: &str, subject: Option<&str>, rid: &RequestId) {
+fn audit(
+    state: &AppState,
+    kind: &'static str,
+    outcome: &str,
+    client: &Client,
+    grant: &str,
+    subject: Option<&str>,
+    rid: &RequestId,
+) {
     state.audit(&AuditEvent {
         kind,
         outcome: outcome.to_owned(),
@@ -263,8 +283,18 @@ async fn authorization_code(
             return Err(OAuthError::invalid_grant("unknown, expired or revoked code").into());
         }
         CodeOutcome::Replayed { grant_id } => {
-            state.revoke_grant(&grant_id, m.settings().access_token_lifetime).await?;
-            audit(state, "code_replayed", "invalid_grant", client, &grant_id, None, rid);
+            state
+                .revoke_grant(&grant_id, m.settings().access_token_lifetime)
+                .await?;
+            audit(
+                state,
+                "code_replayed",
+                "invalid_grant",
+                client,
+                &grant_id,
+                None,
+                rid,
+            );
             return Err(OAuthError::invalid_grant(
                 "the code was presented before (core.tknint.204); what was issued with it is revoked",
             )
@@ -273,10 +303,9 @@ async fn authorization_code(
     };
     // core.tknint.205: redirect_uri present and identical (the request always carried one).
     if form.get("redirect_uri").is_none() {
-        return Err(OAuthError::invalid_request(
-            "redirect_uri is required (core.tknint.205)",
-        )
-        .into());
+        return Err(
+            OAuthError::invalid_request("redirect_uri is required (core.tknint.205)").into(),
+        );
     }
     check_code(
         &rec,
@@ -319,8 +348,25 @@ async fn authorization_code(
         expires_at: grant.expires_at,
         medmij: Some(binding.clone()),
     });
-    let body = issue(state, m, client, &rec.grant_id, &rec.subject, &binding, refresh.map(|r| (r, None))).await?;
-    audit(state, "token_issued", "success", client, &rec.grant_id, Some(&rec.subject), rid);
+    let body = issue(
+        state,
+        m,
+        client,
+        &rec.grant_id,
+        &rec.subject,
+        &binding,
+        refresh.map(|r| (r, None)),
+    )
+    .await?;
+    audit(
+        state,
+        "token_issued",
+        "success",
+        client,
+        &rec.grant_id,
+        Some(&rec.subject),
+        rid,
+    );
     Ok(no_store_json(&body))
 }
 
@@ -344,11 +390,23 @@ async fn refresh(
         .into());
     };
     if rec.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client").into());
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
     }
     if rotated {
-        state.revoke_grant(&rec.grant_id, m.settings().access_token_lifetime).await?;
-        audit(state, "refresh_reused", "invalid_grant", client, &rec.grant_id, Some(&rec.subject), rid);
+        state
+            .revoke_grant(&rec.grant_id, m.settings().access_token_lifetime)
+            .await?;
+        audit(
+            state,
+            "refresh_reused",
+            "invalid_grant",
+            client,
+            &rec.grant_id,
+            Some(&rec.subject),
+            rid,
+        );
         return Err(OAuthError::invalid_grant(
             "the refresh token was used before; its whole family is revoked",
         )
@@ -368,8 +426,25 @@ async fn refresh(
         expires_at: grant.expires_at,
         ..rec.clone()
     };
-    let body = issue(state, m, client, &rec.grant_id, &rec.subject, &binding, Some((next, Some(old)))).await?;
-    audit(state, "token_refreshed", "success", client, &rec.grant_id, Some(&rec.subject), rid);
+    let body = issue(
+        state,
+        m,
+        client,
+        &rec.grant_id,
+        &rec.subject,
+        &binding,
+        Some((next, Some(old))),
+    )
+    .await?;
+    audit(
+        state,
+        "token_refreshed",
+        "success",
+        client,
+        &rec.grant_id,
+        Some(&rec.subject),
+        rid,
+    );
     Ok(no_store_json(&body))
 }
 

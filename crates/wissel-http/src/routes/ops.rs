@@ -1,4 +1,5 @@
-//! Liveness, readiness (the database answers) and Prometheus metrics.
+//! Liveness, readiness (the database answers; with the MedMij profile, the OCL and the
+//! Whitelist are in force) and Prometheus metrics.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -11,9 +12,56 @@ pub(super) async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// Each MedMij list's Volgnummer, Tijdstempel and age, and what became of chain events.
+fn medmij_status(m: &crate::medmij::Medmij, now: i64) -> (bool, serde_json::Value) {
+    use std::sync::atomic::Ordering;
+    use wissel_medmij::ListKind;
+    let lists = m.lists();
+    let mut out = serde_json::Map::new();
+    for kind in ListKind::ALL {
+        let v = match lists.header(kind) {
+            Some(h) => json!({
+                "volgnummer": h.volgnummer,
+                "tijdstempel": h.tijdstempel,
+                "age_seconds": now.saturating_sub(h.published_at),
+            }),
+            None => serde_json::Value::Null,
+        };
+        out.insert(kind.as_str().to_owned(), v);
+    }
+    let c = m.chain().counts();
+    let ready = lists.ocl.is_some() && lists.whitelist.is_some();
+    (
+        ready,
+        json!({
+            "lists": out,
+            "chain_log": {
+                "written": c.written.load(Ordering::Relaxed),
+                "dropped": c.dropped.load(Ordering::Relaxed),
+                "shipped": c.shipped.load(Ordering::Relaxed),
+                "undelivered": c.undelivered.load(Ordering::Relaxed),
+            },
+        }),
+    )
+}
+
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store().ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => match state.medmij() {
+            None => axum::Json(json!({"status": "ready"})).into_response(),
+            Some(m) => {
+                let (ready, medmij) = medmij_status(m, state.now());
+                if ready {
+                    axum::Json(json!({"status": "ready", "medmij": medmij})).into_response()
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(json!({"status": "medmij lists missing", "medmij": medmij})),
+                    )
+                        .into_response()
+                }
+            }
+        },
         Err(e) => {
             tracing::warn!(cause = %e, "readiness check failed");
             (
@@ -26,6 +74,19 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    // A list's age grows with time, not with events: set it when it is read.
+    if let Some(m) = state.medmij() {
+        let lists = m.lists();
+        for kind in wissel_medmij::ListKind::ALL {
+            if let Some(h) = lists.header(kind) {
+                let age = state.now().saturating_sub(h.published_at);
+                metrics::gauge!("wissel_medmij_list_age_seconds", "list" => kind.as_str())
+                    .set(age as f64);
+                metrics::gauge!("wissel_medmij_list_volgnummer", "list" => kind.as_str())
+                    .set(h.volgnummer as f64);
+            }
+        }
+    }
     match state.metrics() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod code_flow;
 mod exchange;
+mod medmij;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,6 +1,7 @@
 //! `wissel`: the OAuth 2.0 / OpenID Connect authorization server.
 
 mod admin;
+mod medmij_cli;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -28,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
@@ -92,7 +95,24 @@ enum Command {
         #[command(subcommand)]
         command: admin::PolicyCommand,
     },
+    /// The MedMij profile: the central lists, the PGO side, and the conformance check.
+    Medmij {
+        #[command(subcommand)]
+        command: medmij_cli::MedmijCommand,
+    },
 }
+
+/// A conformance check that found a failing rule (its table says which).
+#[derive(Debug)]
+struct CheckFailed;
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the conformance check found failing rules")
+    }
+}
+
+impl std::error::Error for CheckFailed {}
 
 #[derive(Subcommand)]
 enum KeysCommand {
@@ -660,6 +680,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link { command } => admin::link(command).await,
         Command::Authz { command } => admin::authz(command).await,
         Command::Policy { command } => admin::policy(command).await,
+        Command::Medmij { command } => {
+            if medmij_cli::run(command).await? {
+                Ok(())
+            } else {
+                Err(anyhow::Error::new(CheckFailed))
+            }
+        }
     }
 }
 

@@ -242,24 +242,23 @@ async fn write_events(
             break;
         };
         let line = serde_json::to_string(&event).unwrap_or_default();
-        match file.as_mut() {
+        let in_file = match file.as_mut() {
             Some(f) => {
-                let ok = f.write_all(line.as_bytes()).await.is_ok()
+                f.write_all(line.as_bytes()).await.is_ok()
                     && f.write_all(b"\n").await.is_ok()
                     // Flushed when nothing else waits: a burst is written at once.
-                    && (!rx.is_empty() || f.flush().await.is_ok());
-                if ok {
-                    count(&counts.written, "written", 1);
-                } else {
-                    tracing::error!(target: "wissel::medmij", event = %line, "writing the chain log file failed; the event is in this log line");
-                    count(&counts.written, "written", 1);
-                }
+                    && (!rx.is_empty() || f.flush().await.is_ok())
             }
-            None => {
-                tracing::info!(target: "wissel::medmij", event = %line, "chain event");
-                count(&counts.written, "written", 1);
+            None => false,
+        };
+        match (&file, in_file) {
+            (_, true) => {}
+            (Some(_), false) => {
+                tracing::error!(target: "wissel::medmij", event = %line, "writing the chain log file failed; the event is in this log line");
             }
+            (None, _) => tracing::info!(target: "wissel::medmij", event = %line, "chain event"),
         }
+        count(&counts.written, "written", 1);
         if ship.is_some() {
             batch.push(event);
             if batch.len() >= settings.batch_size.max(1) {
@@ -338,5 +337,171 @@ async fn ship_batches(
             count(&counts.undelivered, "undelivered", n);
             tracing::error!(target: "wissel::medmij", events = n, undelivered = counts.undelivered.load(Ordering::Relaxed), "chain events undelivered after every retry (they are in the file or the log)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use std::sync::atomic::AtomicUsize;
+
+    fn event(n: usize) -> ChainEvent {
+        ChainEvent {
+            event: EventInfo {
+                kind: "receive_token_request",
+                location: "dva.example.nl".into(),
+                datetime: "2026-12-01T20:00:00Z".into(),
+                session_id: Some(format!("session-{n}")),
+                trace_id: Some(format!("trace-{n}")),
+            },
+            request: None,
+            response: Some(ResponseInfo {
+                request_id: None,
+                status: 200,
+            }),
+            error: None,
+        }
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "wissel_chainlog_{}_{}",
+            std::process::id(),
+            wissel_crypto::secret::generate_id()
+        ));
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+        d
+    }
+
+    /// A receiver that fails the first `failures` batches with 503, then takes them.
+    async fn receiver(
+        failures: usize,
+    ) -> (
+        url::Url,
+        Arc<AtomicUsize>,
+        Arc<std::sync::Mutex<Vec<Value>>>,
+    ) {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let got = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let (a, g) = (attempts.clone(), got.clone());
+        let app = axum::Router::new().route(
+            "/logs",
+            axum::routing::post(move |body: String| {
+                let (a, g) = (a.clone(), g.clone());
+                async move {
+                    if a.fetch_add(1, Ordering::SeqCst) < failures {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let batch: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+                    g.lock().unwrap_or_else(|p| p.into_inner()).extend(batch);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = url::Url::parse(&format!(
+            "http://{}/logs",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, attempts, got)
+    }
+
+    fn settings(file: Option<PathBuf>, endpoint: Option<url::Url>) -> ChainLogSettings {
+        ChainLogSettings {
+            file,
+            endpoint,
+            batch_size: 4,
+            flush_interval: Duration::from_millis(50),
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(10),
+            ..ChainLogSettings::to_log("dva.example.nl")
+        }
+    }
+
+    async fn settle(log: &ChainLog, done: impl Fn(&ChainCounts) -> bool) {
+        for _ in 0..200 {
+            if done(log.counts()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("chain log did not settle: {:?}", log.counts());
+    }
+
+    #[tokio::test]
+    async fn events_are_written_as_json_lines_and_shipped_in_batches_with_retries() {
+        let d = dir();
+        let (url, attempts, got) = receiver(2).await;
+        let log = ChainLog::spawn(
+            settings(Some(d.join("chain.jsonl")), Some(url)),
+            reqwest::Client::new(),
+        );
+        for n in 0..10 {
+            log.record(event(n));
+        }
+        settle(&log, |c| c.shipped.load(Ordering::Relaxed) == 10).await;
+        let lines = std::fs::read_to_string(d.join("chain.jsonl")).unwrap_or_default();
+        let parsed: Vec<Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or(Value::Null))
+            .collect();
+        assert_eq!(parsed.len(), 10);
+        assert_eq!(parsed[3]["event"]["session_id"], "session-3");
+        assert_eq!(parsed[3]["event"]["type"], "receive_token_request");
+        let received = got.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(received.len(), 10, "each event delivered once");
+        assert!(
+            attempts.load(Ordering::SeqCst) >= 5,
+            "two refusals, then the batches"
+        );
+        assert_eq!(log.counts().undelivered.load(Ordering::Relaxed), 0);
+        assert_eq!(log.counts().dropped.load(Ordering::Relaxed), 0);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_delivered_is_counted_and_stays_in_the_file() {
+        let d = dir();
+        let (url, attempts, got) = receiver(usize::MAX).await;
+        let log = ChainLog::spawn(
+            settings(Some(d.join("chain.jsonl")), Some(url)),
+            reqwest::Client::new(),
+        );
+        for n in 0..4 {
+            log.record(event(n));
+        }
+        settle(&log, |c| c.undelivered.load(Ordering::Relaxed) == 4).await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 3, "max_attempts");
+        assert!(got.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+        assert_eq!(
+            std::fs::read_to_string(d.join("chain.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .count(),
+            4
+        );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_events_and_counts_them() {
+        let log = ChainLog::spawn(
+            ChainLogSettings {
+                buffer: 2,
+                ..settings(None, None)
+            },
+            reqwest::Client::new(),
+        );
+        // The writer cannot run while this task does not yield: the buffer takes two.
+        for n in 0..10 {
+            log.record(event(n));
+        }
+        assert_eq!(log.counts().dropped.load(Ordering::Relaxed), 8);
+        settle(&log, |c| c.written.load(Ordering::Relaxed) == 2).await;
     }
 }

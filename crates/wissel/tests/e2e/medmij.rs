@@ -39,6 +39,10 @@ impl Pki {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names for the CA and what it signs (OpenSSL, in curl, tells them apart so).
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wissel test CA");
         let cert = params.self_signed(&key).unwrap();
         Self {
             ca_pem: cert.pem(),
@@ -52,6 +56,9 @@ impl Pki {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
         params.extended_key_usages = vec![if client {
             ExtendedKeyUsagePurpose::ClientAuth
         } else {
@@ -128,7 +135,10 @@ pub(crate) async fn medmij_node(
         &format!("{tls}[storage]"),
         1,
     ) + &medmij_config(&dir);
-    let config = Config::from_toml(&edit(text), &dir).unwrap_or_else(|e| panic!("{e}"));
+    let text = edit(text);
+    // Also as a file, for the `wissel medmij` commands.
+    std::fs::write(dir.join("wissel.toml"), &text).unwrap();
+    let config = Config::from_toml(&text, &dir).unwrap_or_else(|e| panic!("{e}"));
     let server = server::start_with(&config, listener, master().1, Arc::new(SystemClock), hooks)
         .await
         .unwrap();
@@ -1072,5 +1082,207 @@ async fn the_conformance_check_passes_wissel_and_catches_a_double() {
         assert!(failed(rule), "{rule} fails against the double:\n{table}");
     }
     let _ = stop.send(true);
+    n.server.shutdown().await;
+}
+
+// --- The command line --------------------------------------------------------------------------
+
+/// Answers an authorization request as a person with curl: log in, consent; prints the redirect.
+const AUTHORIZE_SCRIPT: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+url=$1 duration=$2
+jar=$(mktemp)
+trap 'rm -f "$jar"' EXIT
+c() { curl -sS --cacert "$MEDMIJ_TEST_CA" -b "$jar" -c "$jar" "$@"; }
+loc() { c -o /dev/null -w '%{redirect_url}' "$@"; }
+csrf() { awk '$6 ~ /wissel-csrf$/ {print $7}' "$jar"; }
+to=$(loc "$url")
+if [[ $to == */login\?* ]]; then
+  c -o /dev/null "$to"
+  to=$(loc --data-urlencode "i=${to##*i=}" --data-urlencode "csrf=$(csrf)" \
+    --data-urlencode username=alice --data-urlencode password=alice-password "${to%%/login*}/login")
+fi
+c -o /dev/null "$to"
+if [[ $duration == lasting ]]; then d=(--data-urlencode duration=lasting --data-urlencode days=7); else d=(--data-urlencode duration=once); fi
+loc --data-urlencode "i=${to##*i=}" --data-urlencode "csrf=$(csrf)" --data-urlencode decision=allow "${d[@]}" "${to%%/consent*}/consent"
+echo
+"#;
+
+/// The binary, run off the test's runtime: the node it talks to runs on that runtime.
+async fn wissel_cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    let (dir, args) = (
+        dir.to_owned(),
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wissel"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("WISSEL_MASTER_KEY", master().0)
+            .env("MEDMIJ_TEST_CA", dir.join("client-ca.pem"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn cli_ok(dir: &Path, args: &[&str]) -> String {
+    let out = wissel_cli(dir, args).await;
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `wissel medmij lists import|show`, the PGO commands, and `wissel medmij check` with a
+/// script that answers the authorization requests.
+#[tokio::test]
+async fn the_command_line() {
+    let pki = Pki::new();
+    let n = medmij_node(&pki, |t| t, Hooks::default()).await;
+    let dir = n._dir.0.clone();
+    let config = dir.join("wissel.toml");
+    let config = config.to_str().unwrap();
+    // The lists the node stored at start.
+    let shown = cli_ok(&dir, &["medmij", "lists", "show", "--config", config]).await;
+    let ocl_line = shown.lines().find(|l| l.starts_with("ocl ")).unwrap();
+    assert!(
+        ocl_line.contains(" 41 ") && ocl_line.contains("2026-11-30T08:00:00+01:00"),
+        "{shown}"
+    );
+    // Import a newer OCL; an older one is refused; the node takes the newer at its refresh.
+    let ocl = std::fs::read_to_string(dir.join("ocl.xml")).unwrap();
+    std::fs::write(
+        dir.join("newer.xml"),
+        ocl.replace("<Volgnummer>41<", "<Volgnummer>43<"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("older.xml"),
+        ocl.replace("<Volgnummer>41<", "<Volgnummer>42<"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("broken.xml"), &ocl[..100]).unwrap();
+    let out = cli_ok(
+        &dir,
+        &[
+            "medmij",
+            "lists",
+            "import",
+            "--config",
+            config,
+            "--kind",
+            "ocl",
+            "newer.xml",
+        ],
+    )
+    .await;
+    assert!(out.contains("Volgnummer 43"), "{out}");
+    for (file, why) in [("older.xml", "lower"), ("broken.xml", "not well-formed")] {
+        let out = wissel_cli(
+            &dir,
+            &[
+                "medmij", "lists", "import", "--config", config, "--kind", "ocl", file,
+            ],
+        )
+        .await;
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    n.server.state.refresh_medmij_lists().await.unwrap();
+    assert_eq!(
+        n.server
+            .state
+            .medmij()
+            .unwrap()
+            .lists()
+            .ocl
+            .as_ref()
+            .unwrap()
+            .header
+            .volgnummer,
+        43
+    );
+
+    // The PGO side: authorize, the person consents, redeem once, refresh.
+    std::fs::write(dir.join("pgo.pem"), pki.client(PGO)).unwrap();
+    let pgo_args = [
+        "--as",
+        n.base.as_str(),
+        "--client-id",
+        PGO,
+        "--redirect-uri",
+        PGO_CB,
+    ];
+    let identity = [
+        "--cert",
+        "pgo.pem",
+        "--key",
+        "pgo.pem",
+        "--ca",
+        "client-ca.pem",
+    ];
+    let mut args = vec!["medmij", "pgo", "authorize"];
+    args.extend(pgo_args);
+    args.extend(["--scope", "umcwissel", "--state-file", "pending.json"]);
+    let url = cli_ok(&dir, &args).await.trim().to_owned();
+    assert!(
+        url.contains("X-Correlation-ID=") && url.contains("state="),
+        "{url}"
+    );
+    let mut b = browser(&n);
+    let redirect = person_consents(&n, &mut b, &url, ALICE, Some(3)).await;
+    let mut args = vec![
+        "medmij",
+        "pgo",
+        "redeem",
+        "--state-file",
+        "pending.json",
+        "--redirect",
+        redirect.as_str(),
+    ];
+    args.extend(identity);
+    let tokens: Value = serde_json::from_str(&cli_ok(&dir, &args).await).unwrap();
+    assert_eq!(
+        (tokens["scope"].as_str(), tokens["expires_in"].as_i64()),
+        (Some("48 49"), Some(900))
+    );
+    let again = wissel_cli(&dir, &args).await;
+    assert!(!again.status.success(), "a code is offered once");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no pending authorization"));
+    let mut args = vec!["medmij", "pgo", "refresh"];
+    args.extend(pgo_args);
+    args.extend(identity);
+    args.extend(["--refresh-token", tokens["refresh_token"].as_str().unwrap()]);
+    let refreshed: Value = serde_json::from_str(&cli_ok(&dir, &args).await).unwrap();
+    assert_eq!(refreshed["scope"], "48 49");
+
+    // The conformance check, answered by a script.
+    let script = dir.join("authorize.sh");
+    std::fs::write(&script, AUTHORIZE_SCRIPT).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut args = vec!["medmij", "check"];
+    args.extend(pgo_args);
+    args.extend(identity);
+    args.extend([
+        "--scope",
+        "umcwissel",
+        "--authorize-with",
+        script.to_str().unwrap(),
+    ]);
+    let table = cli_ok(&dir, &args).await;
+    assert!(
+        !table.contains("FAIL") && table.lines().filter(|l| l.contains(" pass ")).count() >= 15,
+        "{table}"
+    );
     n.server.shutdown().await;
 }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub jwks_uri_ttl: Duration,
     /// Serve the endpoints under ACM/IDM's `/op/v1/*` paths too (the acmidm profile).
     pub acmidm_path_aliases: bool,
+    /// The listener asks for client certificates (`tls_client_auth`, RFC 8705).
+    pub mutual_tls: bool,
     /// Login, session and throttling rules.
     pub login: LoginSettings,
     /// The look of the pages.

@@ -179,6 +179,10 @@ pub async fn start_with(
         token_cache_capacity: config.token_cache_capacity,
         jwks_uri_ttl: config.jwks_uri_ttl,
         acmidm_path_aliases: config.acmidm_path_aliases,
+        mutual_tls: config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some()),
         login: config.login.clone(),
         ui: config.ui.clone(),
     };

@@ -37,6 +37,14 @@ fn cacheable(value: serde_json::Value, max_age: u32) -> Response {
 
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
     let s = state.settings();
+    // tls_client_auth (RFC 8705) only where the listener asks for client certificates.
+    let with_tls = |methods: &[&'static str]| -> Vec<&'static str> {
+        let mut v = methods.to_vec();
+        if s.mutual_tls {
+            v.push("tls_client_auth");
+        }
+        v
+    };
     let mut id_token_algs = vec![s.signing_alg.as_str()];
     for a in &s.id_token_algs {
         if !id_token_algs.contains(&a.as_str()) {
@@ -93,11 +101,11 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
             "authorization_response_iss_parameter_supported": true,
             "frontchannel_logout_supported": false,
             "backchannel_logout_supported": false,
-            "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+            "token_endpoint_auth_methods_supported": with_tls(&TOKEN_AUTH_METHODS),
             "token_endpoint_auth_signing_alg_values_supported": ALGS,
-            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": with_tls(&AUTH_METHODS),
             "introspection_endpoint_auth_signing_alg_values_supported": ALGS,
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": with_tls(&AUTH_METHODS),
             "revocation_endpoint_auth_signing_alg_values_supported": ALGS,
             "introspection_signing_alg_values_supported": [s.signing_alg.as_str()],
             "access_token_signing_alg_values_supported": [s.signing_alg.as_str()],

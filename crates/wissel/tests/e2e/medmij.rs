@@ -676,6 +676,95 @@ async fn the_token_interface_refuses_what_it_must() {
     n.server.shutdown().await;
 }
 
+/// core.tknint.200's example sends the parameters in the query string: accepted when
+/// `medmij.token_query_parameters` is on (and only then), with the body's, never twice.
+#[tokio::test]
+async fn token_parameters_in_the_query_when_configured() {
+    let pki = Pki::new();
+    for on in [true, false] {
+        let n = medmij_node(
+            &pki,
+            |t| {
+                if on {
+                    t.replacen("[medmij]\n", "[medmij]\ntoken_query_parameters = true\n", 1)
+                } else {
+                    t
+                }
+            },
+            Hooks::default(),
+        )
+        .await;
+        let pgo = n.pgo(PGO, Some(pki.client(PGO)));
+        let pending = pgo.authorization_request("umcwissel").unwrap();
+        let mut b = browser(&n);
+        let redirect = person_consents(&n, &mut b, &pending.url, ALICE, None).await;
+        let code = pgo.code_of(&pending, &redirect).unwrap();
+        let client = n.tls_client(Some(&pki.client(PGO)));
+        let url = url::Url::parse_with_params(
+            &n.url("/token"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("client_id", PGO),
+                ("redirect_uri", PGO_CB),
+            ],
+        )
+        .unwrap();
+        let send = |body: Option<&'static str>| {
+            let mut r = client
+                .post(url.clone())
+                .header("X-Correlation-ID", &pending.correlation_id)
+                .header("MedMij-Request-ID", wissel_medmij::client::new_trace_id());
+            if let Some(b) = body {
+                r = r
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(b);
+            }
+            r.send()
+        };
+        // A parameter in both the query and the body is repeated (without query parameters,
+        // the body alone names no client).
+        let twice = send(Some("grant_type=authorization_code")).await.unwrap();
+        let (status, body) = (twice.status(), twice.json::<Value>().await.unwrap());
+        let expected = if on {
+            "invalid_request"
+        } else {
+            "invalid_client"
+        };
+        assert_eq!(body["error"], expected, "{status} {body}");
+        let r = send(None).await.unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        if on {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["scope"], "48 49");
+        } else {
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{body}"
+            );
+        }
+        // Discovery names tls_client_auth: this listener asks for certificates.
+        let meta: Value = n
+            .tls_client(None)
+            .get(n.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            meta["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("tls_client_auth"))
+        );
+        n.server.shutdown().await;
+    }
+}
+
 /// The authorization interface: a bad client or redirect URI is a page with the trace and
 /// session ids (no redirect); every other error goes back to the PGO.
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The domain of wissel: model, policy and flows. No I/O: storage, time, signing and auditing are
 //! ports (traits in [`ports`]) that the outer crates implement.
 
+pub mod civil;
 pub mod error;
 pub mod flows;
 pub mod grant;

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use wissel_core::civil;
 use wissel_core::scope::is_scope_token;
 
 use crate::xml::{Element, Seq, leaf, parse_tree};
@@ -416,16 +417,12 @@ fn ocl_clients(el: &Element, path: &str) -> Result<BTreeMap<String, OclClient>, 
     for (i, c) in seq.many("OAuthclient").into_iter().enumerate() {
         let here = format!("{path}/OAuthclient[{}]", i + 1);
         let mut s = Seq::of(c, &here)?;
-        let p = s.child_path("Hostname");
-        let hostname = leaf(s.one("Hostname")?, &p)?.to_owned();
-        if !is_hostname(&hostname) {
-            return Err(invalid(&p, "not a lower-case hostname"));
-        }
-        let p = s.child_path("OAuthclientOrganisatienaam");
-        let organisatienaam = leaf(s.one("OAuthclientOrganisatienaam")?, &p)?.to_owned();
-        if !length_between(&organisatienaam, 3, 50) {
-            return Err(invalid(&p, "must be 3 to 50 characters"));
-        }
+        let (hostname, _) = s.value("Hostname", is_hostname, "not a lower-case hostname")?;
+        let (organisatienaam, _) = s.value(
+            "OAuthclientOrganisatienaam",
+            |v| length_between(v, 3, 50),
+            "must be 3 to 50 characters",
+        )?;
         let mut interfaceversies = BTreeMap::new();
         if let Some(v) = s.optional("Interfaceversies") {
             let vp = s.child_path("Interfaceversies");
@@ -433,11 +430,11 @@ fn ocl_clients(el: &Element, path: &str) -> Result<BTreeMap<String, OclClient>, 
             for (j, iv) in vs.at_least_one("Interfaceversie")?.into_iter().enumerate() {
                 let ivp = format!("{vp}/Interfaceversie[{}]", j + 1);
                 let mut is = Seq::of(iv, &ivp)?;
-                let idp = is.child_path("InterfaceversieId");
-                let id = leaf(is.one("InterfaceversieId")?, &idp)?.to_owned();
-                if !length_between(&id, 1, 30) {
-                    return Err(invalid(&idp, "must be 1 to 30 characters"));
-                }
+                let (id, idp) = is.value(
+                    "InterfaceversieId",
+                    |v| length_between(v, 1, 30),
+                    "must be 1 to 30 characters",
+                )?;
                 let gp = is.child_path("Gegevensdiensten");
                 let ids = gegevensdienst_ids(is.one("Gegevensdiensten")?, &gp)?;
                 is.end()?;
@@ -471,14 +468,11 @@ fn gegevensdienst_ids(el: &Element, path: &str) -> Result<BTreeSet<String>, List
     for (i, g) in seq.many("Gegevensdienst").into_iter().enumerate() {
         let here = format!("{path}/Gegevensdienst[{}]", i + 1);
         let mut s = Seq::of(g, &here)?;
-        let p = s.child_path("GegevensdienstId");
-        let id = leaf(s.one("GegevensdienstId")?, &p)?.to_owned();
-        if !is_gegevensdienst_id(&id) {
-            return Err(invalid(
-                &p,
-                "must be 1 to 30 characters without spaces or ~",
-            ));
-        }
+        let (id, p) = s.value(
+            "GegevensdienstId",
+            is_gegevensdienst_id,
+            "must be 1 to 30 characters without spaces or ~",
+        )?;
         s.end()?;
         if !out.insert(id) {
             return Err(invalid(&p, "GegevensdienstId is not unique"));
@@ -494,11 +488,7 @@ fn whitelist_nodes(el: &Element, path: &str) -> Result<BTreeSet<String>, ListErr
     for (i, n) in seq.many("MedMijNode").into_iter().enumerate() {
         let here = format!("{path}/MedMijNode[{}]", i + 1);
         let mut s = Seq::of(n, &here)?;
-        let p = s.child_path("Hostname");
-        let hostname = leaf(s.one("Hostname")?, &p)?.to_owned();
-        if !is_hostname(&hostname) {
-            return Err(invalid(&p, "not a lower-case hostname"));
-        }
+        let (hostname, p) = s.value("Hostname", is_hostname, "not a lower-case hostname")?;
         s.end()?;
         if !out.insert(hostname) {
             return Err(invalid(&p, "Hostname is not unique"));
@@ -514,19 +504,16 @@ fn gnl_names(el: &Element, path: &str) -> Result<BTreeMap<String, String>, ListE
     for (i, g) in seq.many("Gegevensdienst").into_iter().enumerate() {
         let here = format!("{path}/Gegevensdienst[{}]", i + 1);
         let mut s = Seq::of(g, &here)?;
-        let p = s.child_path("GegevensdienstId");
-        let id = leaf(s.one("GegevensdienstId")?, &p)?.to_owned();
-        if !is_gegevensdienst_id(&id) {
-            return Err(invalid(
-                &p,
-                "must be 1 to 30 characters without spaces or ~",
-            ));
-        }
-        let np = s.child_path("Weergavenaam");
-        let name = leaf(s.one("Weergavenaam")?, &np)?.to_owned();
-        if !length_between(&name, 3, 50) {
-            return Err(invalid(&np, "must be 3 to 50 characters"));
-        }
+        let (id, p) = s.value(
+            "GegevensdienstId",
+            is_gegevensdienst_id,
+            "must be 1 to 30 characters without spaces or ~",
+        )?;
+        let (name, _) = s.value(
+            "Weergavenaam",
+            |v| length_between(v, 3, 50),
+            "must be 3 to 50 characters",
+        )?;
         s.end()?;
         if out.insert(id, name).is_some() {
             return Err(invalid(&p, "GegevensdienstId is not unique"));
@@ -552,14 +539,11 @@ fn zal_aanbieders(el: &Element, path: &str) -> Result<BTreeMap<String, Zorgaanbi
     for (i, z) in seq.many("Zorgaanbieder").into_iter().enumerate() {
         let here = format!("{path}/Zorgaanbieder[{}]", i + 1);
         let mut s = Seq::of(z, &here)?;
-        let p = s.child_path("Zorgaanbiedernaam");
-        let naam = leaf(s.one("Zorgaanbiedernaam")?, &p)?.to_owned();
-        if !is_zorgaanbiedernaam(&naam) {
-            return Err(invalid(
-                &p,
-                "must be lower-case letters and @medmij, 10 to 57 characters",
-            ));
-        }
+        let (naam, p) = s.value(
+            "Zorgaanbiedernaam",
+            is_zorgaanbiedernaam,
+            "must be lower-case letters and @medmij, 10 to 57 characters",
+        )?;
         let tp = s.child_path("Aanbiedertype");
         let aanbiedertype = leaf(s.one("Aanbiedertype")?, &tp)?.to_owned();
         if !length_between(&aanbiedertype, 1, 10)
@@ -576,11 +560,11 @@ fn zal_aanbieders(el: &Element, path: &str) -> Result<BTreeMap<String, Zorgaanbi
         for (j, iv) in vs.at_least_one("Interfaceversie")?.into_iter().enumerate() {
             let ivp = format!("{vp}/Interfaceversie[{}]", j + 1);
             let mut is = Seq::of(iv, &ivp)?;
-            let idp = is.child_path("InterfaceversieId");
-            let id = leaf(is.one("InterfaceversieId")?, &idp)?.to_owned();
-            if !length_between(&id, 1, 30) {
-                return Err(invalid(&idp, "must be 1 to 30 characters"));
-            }
+            let (id, idp) = is.value(
+                "InterfaceversieId",
+                |v| length_between(v, 1, 30),
+                "must be 1 to 30 characters",
+            )?;
             let gp = is.child_path("Gegevensdiensten");
             let diensten = zal_gegevensdiensten(is.one("Gegevensdiensten")?, &gp)?;
             is.end()?;
@@ -618,14 +602,11 @@ fn zal_gegevensdiensten(
     for (i, g) in seq.at_least_one("Gegevensdienst")?.into_iter().enumerate() {
         let here = format!("{path}/Gegevensdienst[{}]", i + 1);
         let mut s = Seq::of(g, &here)?;
-        let p = s.child_path("GegevensdienstId");
-        let id = leaf(s.one("GegevensdienstId")?, &p)?.to_owned();
-        if !is_gegevensdienst_id(&id) {
-            return Err(invalid(
-                &p,
-                "must be 1 to 30 characters without spaces or ~",
-            ));
-        }
+        let (id, p) = s.value(
+            "GegevensdienstId",
+            is_gegevensdienst_id,
+            "must be 1 to 30 characters without spaces or ~",
+        )?;
         let authorization_endpoint =
             wrapped(&mut s, "AuthorizationEndpoint", "AuthorizationEndpointuri")?;
         if !is_channel_uri(&authorization_endpoint, false) {
@@ -664,11 +645,11 @@ fn zal_gegevensdiensten(
         for (j, r) in rs.at_least_one("Systeemrol")?.into_iter().enumerate() {
             let srp = format!("{rp}/Systeemrol[{}]", j + 1);
             let mut ss = Seq::of(r, &srp)?;
-            let cp = ss.child_path("Systeemrolcode");
-            let code = leaf(ss.one("Systeemrolcode")?, &cp)?.to_owned();
-            if !length_between(&code, 1, 30) {
-                return Err(invalid(&cp, "must be 1 to 30 characters"));
-            }
+            let (code, cp) = ss.value(
+                "Systeemrolcode",
+                |v| length_between(v, 1, 30),
+                "must be 1 to 30 characters",
+            )?;
             let uri = wrapped(&mut ss, "ResourceEndpoint", "ResourceEndpointuri")?;
             if !is_channel_uri(&uri, true) {
                 return Err(invalid(
@@ -725,14 +706,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
+    let days_in_month = civil::days_in_month(year, month)?;
     if year < 1 || day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
@@ -771,37 +745,24 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
             sign * (h * 3600 + m * 60)
         }
     };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    let at = civil::to_unix(civil::Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    });
+    Some(at - offset)
 }
 
 /// Formats Unix seconds as an ISO 8601 date-time in UTC (`2026-12-01T20:00:00Z`): the inverse of
 /// [`parse_datetime`], for chain-log events.
 pub fn format_datetime(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let c = civil::from_unix(unix);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 

@@ -261,6 +261,25 @@ impl<'a> Seq<'a> {
         Ok(out)
     }
 
+    /// The next child, which must be the leaf `name` whose value passes `ok`; with its path
+    /// (for a later error about it, such as a duplicate).
+    pub(crate) fn value(
+        &mut self,
+        name: &str,
+        ok: impl Fn(&str) -> bool,
+        problem: &str,
+    ) -> Result<(String, String), ListError> {
+        let path = self.child_path(name);
+        let v = leaf(self.one(name)?, &path)?;
+        if !ok(v) {
+            return Err(ListError::Invalid {
+                path,
+                problem: problem.to_owned(),
+            });
+        }
+        Ok((v.to_owned(), path))
+    }
+
     /// Refuses children the schema does not define.
     pub(crate) fn end(self) -> Result<(), ListError> {
         match self.items.get(self.pos) {

@@ -67,6 +67,18 @@ pub struct ChainEvent {
     pub error: Option<ErrorInfo>,
 }
 
+impl ChainEvent {
+    /// An event with nothing but its `event` member; add the others with struct update.
+    pub fn new(event: EventInfo) -> Self {
+        Self {
+            event,
+            request: None,
+            response: None,
+            error: None,
+        }
+    }
+}
+
 /// The `event` member.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EventInfo {

@@ -77,19 +77,13 @@ pub(super) fn is_medmij_request(m: &Medmij, params: &ParamList) -> bool {
     })
 }
 
-fn event(
-    m: &Medmij,
-    state: &AppState,
-    kind: &'static str,
-    request_id: Option<String>,
-    correlation_id: Option<String>,
-) -> EventInfo {
+fn event(m: &Medmij, state: &AppState, kind: &'static str, trace: &Trace) -> EventInfo {
     EventInfo {
         kind,
         location: m.chain().location().to_owned(),
         datetime: wissel_medmij::lists::format_datetime(state.now()),
-        session_id: correlation_id,
-        trace_id: request_id,
+        session_id: trace.correlation_id.clone(),
+        trace_id: trace.request_id.clone(),
     }
 }
 
@@ -102,19 +96,11 @@ fn error_event(
     description: &str,
 ) -> ChainEvent {
     ChainEvent {
-        event: event(
-            m,
-            state,
-            kind,
-            trace.request_id.clone(),
-            trace.correlation_id.clone(),
-        ),
-        request: None,
-        response: None,
         error: Some(ErrorInfo {
             code: code.to_owned(),
             description: description.to_owned(),
         }),
+        ..ChainEvent::new(event(m, state, kind, trace))
     }
 }
 
@@ -129,13 +115,6 @@ pub(super) async fn authorize(
 ) -> Result<Response, InternalError> {
     let trace = Trace::of(params);
     m.chain().record(ChainEvent {
-        event: event(
-            m,
-            state,
-            "receive_authorization_request",
-            trace.request_id.clone(),
-            trace.correlation_id.clone(),
-        ),
         request: Some(RequestInfo {
             id: trace.request_id.clone(),
             method: method.to_owned(),
@@ -147,8 +126,7 @@ pub(super) async fn authorize(
             grant_type: None,
             initiated_by: "person",
         }),
-        response: None,
-        error: None,
+        ..ChainEvent::new(event(m, state, "receive_authorization_request", &trace))
     });
     let lists = m.lists();
     match validate(m, &lists, &state.registry(), params, &trace) {
@@ -163,18 +141,12 @@ pub(super) async fn authorize(
                 "invalid_request",
                 &detail,
             ));
-            m.chain().record(ChainEvent {
-                event: event(
-                    m,
-                    state,
-                    "show_authorization_request_error_page",
-                    trace.request_id.clone(),
-                    trace.correlation_id.clone(),
-                ),
-                request: None,
-                response: None,
-                error: None,
-            });
+            m.chain().record(ChainEvent::new(event(
+                m,
+                state,
+                "show_authorization_request_error_page",
+                &trace,
+            )));
             let view = ErrorView {
                 chrome: chrome(state, browser::locale(state, &[], headers)),
                 kind: match kind {

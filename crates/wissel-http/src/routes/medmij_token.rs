@@ -13,14 +13,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use wissel_core::flows::code::{check_code, check_refresh};
-use wissel_core::grant::{CodeOutcome, MedmijBinding, RefreshRecord, RotateOutcome};
+use wissel_core::grant::{CodeOutcome, Grant, MedmijBinding, RefreshRecord, RotateOutcome};
 use wissel_core::model::{AccessToken, Client, Derivation, Digest, Profile, TokenFormat};
-use wissel_core::ports::AuditEvent;
 use wissel_core::scope::ScopeSet;
 use wissel_core::{ErrorCode, OAuthError};
 use wissel_crypto::{pkce, secret};
 use wissel_medmij::policy::granted_gegevensdiensten;
 
+use super::token_user::{audit, digest_of};
 use super::{TOKEN_PATH, finish, no_store_json};
 use crate::client_auth::{PeerCertificate, authenticate};
 use crate::error::{HttpError, status_of};
@@ -109,7 +109,6 @@ pub(super) async fn token(
         trace_id: trace.request_id.clone(),
     };
     m.chain().record(ChainEvent {
-        event: event("receive_token_request"),
         request: Some(RequestInfo {
             id: trace.request_id.clone(),
             method: "POST".into(),
@@ -119,8 +118,7 @@ pub(super) async fn token(
             grant_type: grant_type.clone(),
             initiated_by: "machine",
         }),
-        response: None,
-        error: None,
+        ..ChainEvent::new(event("receive_token_request"))
     });
     let mut outcome = Outcome::default();
     let result = match parsed {
@@ -129,13 +127,11 @@ pub(super) async fn token(
     };
     match &result {
         Ok(r) => m.chain().record(ChainEvent {
-            event: event("send_token_response"),
-            request: None,
             response: Some(ResponseInfo {
                 request_id: trace.request_id.clone(),
                 status: r.status().as_u16(),
             }),
-            error: None,
+            ..ChainEvent::new(event("send_token_response"))
         }),
         Err(e) => {
             let (code, description, status) = match e {
@@ -150,8 +146,6 @@ pub(super) async fn token(
                 }
             };
             m.chain().record(ChainEvent {
-                event: event("token_request_error"),
-                request: None,
                 response: Some(ResponseInfo {
                     request_id: trace.request_id.clone(),
                     status,
@@ -160,6 +154,7 @@ pub(super) async fn token(
                     code: code.to_owned(),
                     description,
                 }),
+                ..ChainEvent::new(event("token_request_error"))
             });
         }
     }
@@ -234,32 +229,6 @@ async fn handle(
         )
         .into()),
     }
-}
-
-fn digest_of(value: &str) -> Option<Digest> {
-    (value.len() == 43).then(|| secret::digest(value.as_bytes()))
-}
-
-fn audit(
-    state: &AppState,
-    kind: &'static str,
-    outcome: &str,
-    client: &Client,
-    grant: &str,
-    subject: Option<&str>,
-    rid: &RequestId,
-) {
-    state.audit(&AuditEvent {
-        kind,
-        outcome: outcome.to_owned(),
-        actor: Some(client.id.clone()),
-        client: Some(client.id.clone()),
-        api: None,
-        subject: subject.map(str::to_owned),
-        grant: Some(grant.to_owned()),
-        jti: None,
-        request_id: Some(rid.0.clone()),
-    });
 }
 
 /// `grant_type=authorization_code` (core.tknint.200, 204, 205, 210).
@@ -352,8 +321,7 @@ async fn authorization_code(
         state,
         m,
         client,
-        &rec.grant_id,
-        &rec.subject,
+        &grant,
         &binding,
         refresh.map(|r| (r, None)),
     )
@@ -426,16 +394,7 @@ async fn refresh(
         expires_at: grant.expires_at,
         ..rec.clone()
     };
-    let body = issue(
-        state,
-        m,
-        client,
-        &rec.grant_id,
-        &rec.subject,
-        &binding,
-        Some((next, Some(old))),
-    )
-    .await?;
+    let body = issue(state, m, client, &grant, &binding, Some((next, Some(old)))).await?;
     audit(
         state,
         "token_refreshed",
@@ -454,11 +413,11 @@ async fn issue(
     state: &AppState,
     m: &Medmij,
     client: &Client,
-    grant_id: &str,
-    subject: &str,
+    grant: &Grant,
     binding: &MedmijBinding,
     refresh: Option<(RefreshRecord, Option<Digest>)>,
 ) -> Result<Value, HttpError> {
+    let (grant_id, subject) = (grant.id.as_str(), grant.subject.as_str());
     let now = state.now();
     let lists = m.lists();
     let Some(aanbieder) = lists.aanbieder_by_naam(&binding.aanbieder) else {
@@ -518,7 +477,10 @@ async fn issue(
         api: aanbieder.api.clone(),
         scope,
         issued_at: now,
-        expires_at: now.saturating_add(m.settings().access_token_lifetime),
+        // Never past the consent (a long-lasting one ends on its day).
+        expires_at: now
+            .saturating_add(m.settings().access_token_lifetime)
+            .min(grant.expires_at),
         format: TokenFormat::Opaque,
         derivation: Derivation {
             claims: BTreeMap::from([(

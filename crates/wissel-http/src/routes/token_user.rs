@@ -21,7 +21,8 @@ use crate::oidc::{IdTokenInput, mint_id_token};
 use crate::state::AppState;
 use crate::tokens;
 
-fn audit(
+/// An audit event about a grant of a user (also the MedMij token interface's).
+pub(super) fn audit(
     state: &AppState,
     kind: &'static str,
     outcome: &str,
@@ -44,7 +45,7 @@ fn audit(
 }
 
 /// A presented secret value's digest, or `None` when it cannot be one of ours.
-fn digest_of(value: &str) -> Option<Digest> {
+pub(super) fn digest_of(value: &str) -> Option<Digest> {
     (value.len() == 43).then(|| secret::digest(value.as_bytes()))
 }
 

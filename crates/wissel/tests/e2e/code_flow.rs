@@ -117,6 +117,34 @@ pub(crate) async fn log_in_and_consent(
 }
 
 /// Like [`log_in_and_consent`], for an authorization URL built elsewhere (by a client library).
+/// When `to` is the login page, logs in there; where the browser is sent next.
+pub(crate) async fn log_in_if_asked(
+    n: &Node,
+    b: &mut Browser,
+    to: String,
+    user: (&str, &str),
+) -> String {
+    if !to.contains("/login?") {
+        return to;
+    }
+    let i = interaction_of(&to);
+    let page = b.get(&to).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = b.csrf();
+    let r = b
+        .post(
+            &n.url("/login"),
+            &[
+                ("i", &i),
+                ("csrf", &csrf),
+                ("username", user.0),
+                ("password", user.1),
+            ],
+        )
+        .await;
+    location(&r)
+}
+
 pub(crate) async fn log_in_and_consent_at(
     n: &Node,
     b: &mut Browser,
@@ -124,25 +152,7 @@ pub(crate) async fn log_in_and_consent_at(
     user: (&str, &str),
 ) -> String {
     let r = b.get(url).await;
-    let mut to = location(&r);
-    if to.contains("/login?") {
-        let i = interaction_of(&to);
-        let page = b.get(&to).await;
-        assert_eq!(page.status(), StatusCode::OK);
-        let csrf = b.csrf();
-        let r = b
-            .post(
-                &n.url("/login"),
-                &[
-                    ("i", &i),
-                    ("csrf", &csrf),
-                    ("username", user.0),
-                    ("password", user.1),
-                ],
-            )
-            .await;
-        to = location(&r);
-    }
+    let mut to = log_in_if_asked(n, b, location(&r), user).await;
     if to.contains("/consent?") {
         let i = interaction_of(&to);
         let page = b.get(&to).await;

@@ -128,6 +128,18 @@ pub(crate) async fn user_token(
     user: (&str, &str),
     scope: &str,
 ) -> Value {
+    user_token_by(n, client, cb, user, scope, true).await
+}
+
+/// [`user_token`], the client authenticating with Basic or in the form.
+async fn user_token_by(
+    n: &Node,
+    client: (&str, &str),
+    cb: &str,
+    user: (&str, &str),
+    scope: &str,
+    basic: bool,
+) -> Value {
     let mut b = Browser::default();
     let verifier = wissel_crypto::secret::generate_secret();
     let challenge = wissel_crypto::pkce::s256(&verifier);
@@ -148,18 +160,16 @@ pub(crate) async fn user_token(
     .await;
     let q = query_of(&to);
     let code = q.get("code").unwrap_or_else(|| panic!("no code: {to}"));
-    let r = n
-        .post(
-            "/token",
-            Some(client),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", cb),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", cb),
+        ("code_verifier", &verifier),
+    ];
+    if !basic {
+        form.extend([("client_id", client.0), ("client_secret", client.1)]);
+    }
+    let r = n.post("/token", basic.then_some(client), &form).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
@@ -172,41 +182,7 @@ async fn user_token_post(
     user: (&str, &str),
     scope: &str,
 ) -> Value {
-    let mut b = Browser::default();
-    let verifier = wissel_crypto::secret::generate_secret();
-    let challenge = wissel_crypto::pkce::s256(&verifier);
-    let to = log_in_and_consent(
-        n,
-        &mut b,
-        &[
-            ("response_type", "code"),
-            ("client_id", client.0),
-            ("redirect_uri", cb),
-            ("scope", scope),
-            ("state", "st"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-        user,
-    )
-    .await;
-    let code = query_of(&to)["code"].clone();
-    let r = n
-        .post(
-            "/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", cb),
-                ("code_verifier", &verifier),
-                ("client_id", client.0),
-                ("client_secret", client.1),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    user_token_by(n, client, cb, user, scope, false).await
 }
 
 async fn front_token(n: &Node, user: (&str, &str)) -> String {

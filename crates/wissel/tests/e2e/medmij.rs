@@ -17,7 +17,7 @@ use wissel_core::ports::SystemClock;
 use wissel_medmij::check::{self, CodeSource, Outcome};
 use wissel_medmij::client::{ClientError, PgoClient, PgoConfig};
 
-use super::code_flow::{Browser, interaction_of, location, query_of};
+use super::code_flow::{Browser, interaction_of, location, log_in_if_asked, query_of};
 use super::{Node, TempDir, config_text, master, signer_key, unique};
 
 const PGO: &str = "pgo.wissel.test";
@@ -189,25 +189,7 @@ async fn person_consents(
     lasting: Option<u32>,
 ) -> String {
     let r = b.get(url).await;
-    let mut to = location(&r);
-    if to.contains("/login?") {
-        let i = interaction_of(&to);
-        let page = b.get(&to).await;
-        assert_eq!(page.status(), StatusCode::OK);
-        let csrf = b.csrf();
-        let r = b
-            .post(
-                &n.url("/login"),
-                &[
-                    ("i", &i),
-                    ("csrf", &csrf),
-                    ("username", user.0),
-                    ("password", user.1),
-                ],
-            )
-            .await;
-        to = location(&r);
-    }
+    let to = log_in_if_asked(n, b, location(&r), user).await;
     assert!(to.contains("/consent?"), "{to}");
     let i = interaction_of(&to);
     let page = b.get(&to).await;

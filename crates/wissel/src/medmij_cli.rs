@@ -146,8 +146,8 @@ struct StateFile {
     pending: PendingAuthorization,
     client_id: String,
     redirect_uri: String,
-    authorization_endpoint: url::Url,
-    token_endpoint: url::Url,
+    authorization_endpoint: String,
+    token_endpoint: String,
 }
 
 fn endpoints(a: &AsArgs) -> anyhow::Result<(url::Url, url::Url)> {
@@ -344,8 +344,8 @@ pub async fn run(cmd: MedmijCommand) -> anyhow::Result<bool> {
                 pending: pending.clone(),
                 client_id: server.client_id.clone(),
                 redirect_uri: server.redirect_uri.clone(),
-                authorization_endpoint,
-                token_endpoint,
+                authorization_endpoint: authorization_endpoint.into(),
+                token_endpoint: token_endpoint.into(),
             };
             std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)
                 .with_context(|| format!("writing {}", state_file.display()))?;
@@ -375,8 +375,8 @@ pub async fn run(cmd: MedmijCommand) -> anyhow::Result<bool> {
             let client = PgoClient::new(PgoConfig {
                 client_id: state.client_id,
                 redirect_uri: state.redirect_uri,
-                authorization_endpoint: state.authorization_endpoint,
-                token_endpoint: state.token_endpoint,
+                authorization_endpoint: url::Url::parse(&state.authorization_endpoint)?,
+                token_endpoint: url::Url::parse(&state.token_endpoint)?,
                 identity_pem: Some(identity_pem),
                 roots_pem,
             })?;

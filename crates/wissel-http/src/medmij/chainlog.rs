@@ -194,6 +194,23 @@ impl ChainLog {
         &self.settings.location
     }
 
+    /// The `event` member of an event of this server at `now`, in the flow of these ids.
+    pub fn event(
+        &self,
+        kind: &'static str,
+        now: i64,
+        request_id: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> EventInfo {
+        EventInfo {
+            kind,
+            location: self.settings.location.clone(),
+            datetime: wissel_medmij::lists::format_datetime(now),
+            session_id: correlation_id.map(str::to_owned),
+            trace_id: request_id.map(str::to_owned),
+        }
+    }
+
     /// Records an event without waiting; a full buffer drops it, counted and logged.
     pub fn record(&self, event: ChainEvent) {
         if let Err(e) = self.tx.try_send(event) {

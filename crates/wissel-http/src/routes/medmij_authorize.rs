@@ -78,13 +78,12 @@ pub(super) fn is_medmij_request(m: &Medmij, params: &ParamList) -> bool {
 }
 
 fn event(m: &Medmij, state: &AppState, kind: &'static str, trace: &Trace) -> EventInfo {
-    EventInfo {
+    m.chain().event(
         kind,
-        location: m.chain().location().to_owned(),
-        datetime: wissel_medmij::lists::format_datetime(state.now()),
-        session_id: trace.correlation_id.clone(),
-        trace_id: trace.request_id.clone(),
-    }
+        state.now(),
+        trace.request_id.as_deref(),
+        trace.correlation_id.as_deref(),
+    )
 }
 
 fn error_event(

@@ -25,7 +25,7 @@ use super::{TOKEN_PATH, finish, no_store_json};
 use crate::client_auth::{PeerCertificate, authenticate};
 use crate::error::{HttpError, status_of};
 use crate::form::OAuthForm;
-use crate::medmij::chainlog::{ChainEvent, ErrorInfo, EventInfo, RequestInfo, ResponseInfo};
+use crate::medmij::chainlog::{ChainEvent, ErrorInfo, RequestInfo, ResponseInfo};
 use crate::medmij::{HeaderPolicy, IssuedKind, Medmij, MismatchPolicy, parse_trace_id};
 use crate::observe::{Outcome, RequestId};
 use crate::state::AppState;
@@ -41,15 +41,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// True when a token request is for the MedMij interface: it carries a MedMij tracing header,
-/// or its `client_id` (in the body, or in the query when those are accepted) is a MedMij client.
+/// True when a token request is for the MedMij interface: it carries a `MedMij-Request-ID`, or
+/// its `client_id` (in the body, or in the query when those are accepted) is a MedMij client.
+/// (`X-Correlation-ID` alone is not enough: gateways add it to every request.)
 pub(super) fn is_medmij_request(
     m: &Medmij,
     headers: &HeaderMap,
     form: Option<&OAuthForm>,
     query: Option<&str>,
 ) -> bool {
-    if headers.contains_key("medmij-request-id") || headers.contains_key("x-correlation-id") {
+    if headers.contains_key("medmij-request-id") {
         return true;
     }
     let lists = m.lists();
@@ -101,12 +102,13 @@ pub(super) async fn token(
     let grant_type = form
         .get("grant_type")
         .map(|g| g.chars().take(64).collect::<String>());
-    let event = |kind: &'static str| EventInfo {
-        kind,
-        location: m.chain().location().to_owned(),
-        datetime: wissel_medmij::lists::format_datetime(state.now()),
-        session_id: trace.correlation_id.clone(),
-        trace_id: trace.request_id.clone(),
+    let event = |kind: &'static str| {
+        m.chain().event(
+            kind,
+            state.now(),
+            trace.request_id.as_deref(),
+            trace.correlation_id.as_deref(),
+        )
     };
     m.chain().record(ChainEvent {
         request: Some(RequestInfo {

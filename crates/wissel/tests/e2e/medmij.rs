@@ -649,6 +649,24 @@ async fn the_token_interface_refuses_what_it_must() {
         "invalid_request",
         "no code",
     );
+    // Other clients are not MedMij's, even with an X-Correlation-ID from a gateway.
+    let r = n
+        .tls_client(None)
+        .post(n.url("/token"))
+        .basic_auth("backend", Some(super::BACKEND_SECRET))
+        .header("X-Correlation-ID", rid())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("audience", "orders-api"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a standard client beside the profile"
+    );
     // Every refusal is in the chain log as token_request_error.
     let errors = chain_events(&n)
         .into_iter()

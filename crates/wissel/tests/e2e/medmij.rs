@@ -128,6 +128,8 @@ pub(crate) async fn medmij_node(
     std::fs::create_dir_all(&dir).unwrap();
     let storage = format!("sqlite://{}", dir.join("wissel.db").display());
     let tls = write_server_files(pki, &dir);
+    // The node's own certificate, for `[medmij.fetch]`.
+    std::fs::write(dir.join("fetch.pem"), pki.client("dva.wissel.test")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://{}", listener.local_addr().unwrap());
     let text = config_text(&base, &storage, &signer_key().1).replacen(
@@ -1030,6 +1032,96 @@ async fn the_last_good_list_stays() {
         "{metrics}"
     );
     assert!(metrics.contains("wissel_medmij_list_refresh_failures_total"));
+    n.server.shutdown().await;
+}
+
+/// The lists fetched from a URL over mutual TLS, as from the Stelselnode: the node presents its
+/// `[medmij.fetch]` certificate; a list server that refuses it leaves the last good list.
+#[tokio::test]
+async fn lists_are_fetched_over_mutual_tls() {
+    use axum::response::IntoResponse;
+    let pki = Pki::new();
+    // The list server: serves the fixtures only to a client with a certificate.
+    let dir = std::env::temp_dir().join(unique("wissel_stelselnode"));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_server_files(&pki, &dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let app =
+        axum::Router::new().route(
+            "/{list}",
+            axum::routing::get(
+                move |axum::extract::Path(list): axum::extract::Path<String>,
+                      cert: Option<
+                    axum::Extension<Arc<wissel_http::client_auth::PeerCertificate>>,
+                >| {
+                    let count = count.clone();
+                    async move {
+                        let Some(cert) = cert else {
+                            return (StatusCode::FORBIDDEN, String::new()).into_response();
+                        };
+                        assert!(cert.has_dns_name("dva.wissel.test"));
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let name = list.trim_end_matches(".xml");
+                        std::fs::read_to_string(format!("{FIXTURES}/{name}.xml"))
+                            .map(|x| x.replace("<Volgnummer>41<", "<Volgnummer>50<"))
+                            .unwrap_or_default()
+                            .into_response()
+                    }
+                },
+            ),
+        );
+    let acceptor = wissel::tls::acceptor(
+        &dir.join("cert.pem"),
+        &dir.join("key.pem"),
+        Some(&dir.join("client-ca.pem")),
+    )
+    .unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(wissel::tls::serve(listener, acceptor, app, rx));
+    let n = medmij_node(
+        &pki,
+        |t| {
+            t.replace("ocl = \"ocl.xml\"", &format!("ocl = \"{base}/ocl.xml\""))
+                + "[medmij.fetch]\ncert_file = \"fetch.pem\"\nkey_file = \"fetch.pem\"\nca_file = \"client-ca.pem\"\n"
+        },
+        Hooks::default(),
+    )
+    .await;
+    let lists = n.server.state.medmij().unwrap().lists();
+    assert_eq!(
+        lists.ocl.as_ref().unwrap().header.volgnummer,
+        50,
+        "fetched at start"
+    );
+    assert!(served.load(Ordering::SeqCst) >= 1);
+    // The list server goes away: the last good list stays.
+    let _ = stop.send(true);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let report = n.server.state.refresh_medmij_lists().await.unwrap();
+    let (_, ocl) = report
+        .iter()
+        .find(|(k, _)| *k == wissel_medmij::ListKind::Ocl)
+        .unwrap();
+    assert!(
+        matches!(ocl, wissel_http::medmij::lists::Refreshed::Failed(_)),
+        "{ocl:?}"
+    );
+    assert_eq!(
+        n.server
+            .state
+            .medmij()
+            .unwrap()
+            .lists()
+            .ocl
+            .as_ref()
+            .unwrap()
+            .header
+            .volgnummer,
+        50
+    );
     n.server.shutdown().await;
 }
 

@@ -309,13 +309,17 @@ impl PgoClient {
         correlation_id: Option<&str>,
         request_id: Option<&str>,
     ) -> Result<RawAnswer, ClientError> {
-        let mut body = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form {
-            body.append_pair(k, v);
-        }
+        // Built before the await: the serializer is not Send, the future must be.
+        let body = {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in form {
+                s.append_pair(k, v);
+            }
+            s.finish()
+        };
         self.send(
             self.config.token_endpoint.clone(),
-            body.finish(),
+            body,
             correlation_id,
             request_id,
         )
@@ -402,6 +406,19 @@ mod tests {
             roots_pem: None,
         })
         .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    /// The client's futures can be spawned.
+    #[test]
+    fn its_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let p = pgo();
+        let a = p
+            .authorization_request("umcx")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        send(&p.redeem(a, "https://pgo.example.nl/cb"));
+        send(&p.refresh("t"));
+        send(&p.token_request(&[], None, None));
     }
 
     #[test]

@@ -134,23 +134,27 @@ impl Driver {
 
 /// A WebDriver session in a fresh headless Chromium (chromedriver gives each session its own
 /// profile, so no cookies are shared between tests).
-async fn open_session(driver: &Driver, chromium: &Path) -> Result<Client> {
+async fn open_session(driver: &Driver, chromium: &Path, extra_args: &[&str]) -> Result<Client> {
+    let args: Vec<&str> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        // Only loopback resolves: whatever a page does, the browser reaches nothing
+        // outside this machine (a wrong redirect to evil.example fails locally).
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ]
+    .into_iter()
+    .chain(extra_args.iter().copied())
+    .collect();
     let caps = json!({
         "browserName": "chrome",
         "pageLoadStrategy": "normal",
         "timeouts": { "pageLoad": 30_000, "script": 10_000, "implicit": 0 },
         "goog:chromeOptions": {
             "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1280,900",
-                // Only loopback resolves: whatever a page does, the browser reaches nothing
-                // outside this machine (a wrong redirect to evil.example fails locally).
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            ],
+            "args": args,
             // The pages choose their language by Accept-Language: make it English everywhere.
             "prefs": { "intl.accept_languages": "en-US,en" },
         },
@@ -210,6 +214,15 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
+    browser_test_with(name, &[], body).await;
+}
+
+/// [`browser_test`] with more Chromium arguments.
+async fn browser_test_with<F, Fut>(name: &str, extra_args: &[&str], body: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
     let (driver_path, chromium) = match browser_tools() {
         Ok(tools) => tools,
         Err(why) => {
@@ -220,7 +233,7 @@ where
     let driver = Driver::start(&driver_path)
         .await
         .unwrap_or_else(|e| panic!("{name}: chromedriver: {e:#}"));
-    let client = open_session(&driver, &chromium)
+    let client = open_session(&driver, &chromium, extra_args)
         .await
         .unwrap_or_else(|e| panic!("{name}: starting Chromium over WebDriver: {e:#}"));
     // In a task of its own, so that a panic in the body still gets a screenshot.
@@ -742,5 +755,57 @@ async fn browser_logout_to_a_loopback_port() {
         n.server.shutdown().await;
         Ok(())
     })
+    .await;
+}
+
+/// The MedMij consent page: a PGO's authorization request (built by the PGO library) → login →
+/// the page names the PGO by its OCL name, the aanbieder and the gegevensdiensten by their GNL
+/// names → a long-lasting consent of 14 days → the PGO redeems the code over mutual TLS. The node
+/// serves HTTPS with the test CA, which Chromium is told to accept.
+#[tokio::test]
+async fn browser_medmij_consent() {
+    use super::medmij::{PGO, PGO_CB, Pki, medmij_node};
+    let pki = Pki::new();
+    let n = medmij_node(&pki, |t| t, wissel::server::Hooks::default()).await;
+    let pgo = n.pgo(PGO, Some(pki.client(PGO)));
+    drop(pki);
+    browser_test_with(
+        "browser_medmij_consent",
+        &["--ignore-certificate-errors"],
+        move |c| async move {
+            let pending = pgo.authorization_request("umcwissel")?;
+            c.goto(&pending.url).await?;
+            submit_login(&c, "alice", "alice-password").await?;
+            let allow = wait_for(&c, "#consent-allow").await?;
+            let title = text_of(&c, "h1").await?;
+            ensure!(
+                title == "De Test PGO wants to collect your data from UMC Wissel",
+                "the consent page asks {title:?}"
+            );
+            let mut names = Vec::new();
+            for li in c.find_all(Locator::Css("#gegevensdiensten li")).await? {
+                names.push(li.text().await?);
+            }
+            ensure!(
+                names == ["Basisgegevens zorg", "Huisartsgegevens", "Documenten"],
+                "the gegevensdiensten by their GNL names: {names:?}"
+            );
+            c.find(Locator::Id("duration-lasting"))
+                .await?
+                .click()
+                .await?;
+            let days = c.find(Locator::Id("days")).await?;
+            days.clear().await?;
+            days.send_keys("14").await?;
+            allow.click().await?;
+            // The PGO's host does not resolve here: the browser stops at its URL.
+            let at = wait_for_url(&c, PGO_CB).await?;
+            let tokens = pgo.redeem(pending, at.as_str()).await?;
+            ensure!(tokens.scope == "48 49", "scope {}", tokens.scope);
+            ensure!(tokens.refresh_token.is_some(), "a long-lasting consent");
+            n.server.shutdown().await;
+            Ok(())
+        },
+    )
     .await;
 }

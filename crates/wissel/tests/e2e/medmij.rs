@@ -20,9 +20,9 @@ use wissel_medmij::client::{ClientError, PgoClient, PgoConfig};
 use super::code_flow::{Browser, interaction_of, location, log_in_if_asked, query_of};
 use super::{Node, TempDir, config_text, master, signer_key, unique};
 
-const PGO: &str = "pgo.wissel.test";
+pub(crate) const PGO: &str = "pgo.wissel.test";
 const OTHER_PGO: &str = "other-pgo.wissel.test";
-const PGO_CB: &str = "https://pgo.wissel.test/medmij/cb";
+pub(crate) const PGO_CB: &str = "https://pgo.wissel.test/medmij/cb";
 const FHIR_SECRET: &str = "fhir-secret-0123456789abcdef-0123456789abc";
 const FHIR: (&str, &str) = ("umcwissel-fhir", FHIR_SECRET);
 const ALICE: (&str, &str) = ("alice", "alice-password");
@@ -168,7 +168,7 @@ impl Node {
     }
 
     /// The PGO `host`, presenting `identity`.
-    fn pgo(&self, host: &str, identity: Option<Vec<u8>>) -> PgoClient {
+    pub(crate) fn pgo(&self, host: &str, identity: Option<Vec<u8>>) -> PgoClient {
         PgoClient::new(PgoConfig {
             client_id: host.to_owned(),
             redirect_uri: format!("https://{host}/medmij/cb"),

@@ -423,27 +423,10 @@ fn ocl_clients(el: &Element, path: &str) -> Result<BTreeMap<String, OclClient>, 
             |v| length_between(v, 3, 50),
             "must be 3 to 50 characters",
         )?;
-        let mut interfaceversies = BTreeMap::new();
-        if let Some(v) = s.optional("Interfaceversies") {
-            let vp = s.child_path("Interfaceversies");
-            let mut vs = Seq::of(v, &vp)?;
-            for (j, iv) in vs.at_least_one("Interfaceversie")?.into_iter().enumerate() {
-                let ivp = format!("{vp}/Interfaceversie[{}]", j + 1);
-                let mut is = Seq::of(iv, &ivp)?;
-                let (id, idp) = is.value(
-                    "InterfaceversieId",
-                    |v| length_between(v, 1, 30),
-                    "must be 1 to 30 characters",
-                )?;
-                let gp = is.child_path("Gegevensdiensten");
-                let ids = gegevensdienst_ids(is.one("Gegevensdiensten")?, &gp)?;
-                is.end()?;
-                if interfaceversies.insert(id, ids).is_some() {
-                    return Err(invalid(&idp, "InterfaceversieId is not unique"));
-                }
-            }
-            vs.end()?;
-        }
+        let interfaceversies = match s.optional("Interfaceversies") {
+            Some(v) => interfaceversies(v, &s.child_path("Interfaceversies"), gegevensdienst_ids)?,
+            None => BTreeMap::new(),
+        };
         s.end()?;
         if out.contains_key(&hostname) {
             return Err(invalid(&here, format!("Hostname {hostname} is not unique")));
@@ -458,6 +441,34 @@ fn ocl_clients(el: &Element, path: &str) -> Result<BTreeMap<String, OclClient>, 
         );
     }
     seq.end()?;
+    Ok(out)
+}
+
+/// `Interfaceversies`: one or more `Interfaceversie`, each an `InterfaceversieId` (unique) and
+/// its `Gegevensdiensten`, read by `diensten`.
+fn interfaceversies<T>(
+    el: &Element,
+    path: &str,
+    diensten: impl Fn(&Element, &str) -> Result<T, ListError>,
+) -> Result<BTreeMap<String, T>, ListError> {
+    let mut vs = Seq::of(el, path)?;
+    let mut out = BTreeMap::new();
+    for (j, iv) in vs.at_least_one("Interfaceversie")?.into_iter().enumerate() {
+        let ivp = format!("{path}/Interfaceversie[{}]", j + 1);
+        let mut is = Seq::of(iv, &ivp)?;
+        let (id, idp) = is.value(
+            "InterfaceversieId",
+            |v| length_between(v, 1, 30),
+            "must be 1 to 30 characters",
+        )?;
+        let gp = is.child_path("Gegevensdiensten");
+        let d = diensten(is.one("Gegevensdiensten")?, &gp)?;
+        is.end()?;
+        if out.insert(id, d).is_some() {
+            return Err(invalid(&idp, "InterfaceversieId is not unique"));
+        }
+    }
+    vs.end()?;
     Ok(out)
 }
 
@@ -555,24 +566,8 @@ fn zal_aanbieders(el: &Element, path: &str) -> Result<BTreeMap<String, Zorgaanbi
             ));
         }
         let vp = s.child_path("Interfaceversies");
-        let mut vs = Seq::of(s.one("Interfaceversies")?, &vp)?;
-        let mut interfaceversies = BTreeMap::new();
-        for (j, iv) in vs.at_least_one("Interfaceversie")?.into_iter().enumerate() {
-            let ivp = format!("{vp}/Interfaceversie[{}]", j + 1);
-            let mut is = Seq::of(iv, &ivp)?;
-            let (id, idp) = is.value(
-                "InterfaceversieId",
-                |v| length_between(v, 1, 30),
-                "must be 1 to 30 characters",
-            )?;
-            let gp = is.child_path("Gegevensdiensten");
-            let diensten = zal_gegevensdiensten(is.one("Gegevensdiensten")?, &gp)?;
-            is.end()?;
-            if interfaceversies.insert(id, diensten).is_some() {
-                return Err(invalid(&idp, "InterfaceversieId is not unique"));
-            }
-        }
-        vs.end()?;
+        let interfaceversies =
+            interfaceversies(s.one("Interfaceversies")?, &vp, zal_gegevensdiensten)?;
         s.end()?;
         if out.contains_key(&naam) {
             return Err(invalid(

@@ -13,14 +13,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use wissel_core::flows::code::{check_code, check_refresh};
-use wissel_core::grant::{CodeOutcome, Grant, MedmijBinding, RefreshRecord, RotateOutcome};
+use wissel_core::grant::{Grant, MedmijBinding, RefreshRecord};
 use wissel_core::model::{AccessToken, Client, Derivation, Digest, Profile, TokenFormat};
 use wissel_core::scope::ScopeSet;
 use wissel_core::{ErrorCode, OAuthError};
 use wissel_crypto::{pkce, secret};
 use wissel_medmij::policy::granted_gegevensdiensten;
 
-use super::token_user::{audit, digest_of};
+use super::token_user::{audit, keep_refresh, present_refresh, spend_code};
 use super::{TOKEN_PATH, finish, no_store_json};
 use crate::client_auth::{PeerCertificate, authenticate};
 use crate::error::{HttpError, status_of};
@@ -242,36 +242,10 @@ async fn authorization_code(
     client: &Arc<Client>,
     trace: &Trace,
 ) -> Result<Response, HttpError> {
-    let value = form.require("code")?;
-    let Some(digest) = digest_of(value) else {
-        return Err(OAuthError::invalid_grant("unknown code").into());
-    };
+    // core.tknint.204: spent at its first presentation, whatever happens next; a replay
+    // revokes what was issued with it.
+    let rec = spend_code(state, rid, form, client).await?;
     let now = state.now();
-    // core.tknint.204: spent at its first presentation, whatever happens next.
-    let rec = match state.store().consume_code(&digest, now).await? {
-        CodeOutcome::Consumed(rec) => *rec,
-        CodeOutcome::NotFound => {
-            return Err(OAuthError::invalid_grant("unknown, expired or revoked code").into());
-        }
-        CodeOutcome::Replayed { grant_id } => {
-            state
-                .revoke_grant(&grant_id, m.settings().access_token_lifetime)
-                .await?;
-            audit(
-                state,
-                "code_replayed",
-                "invalid_grant",
-                client,
-                &grant_id,
-                None,
-                rid,
-            );
-            return Err(OAuthError::invalid_grant(
-                "the code was presented before (core.tknint.204); what was issued with it is revoked",
-            )
-            .into());
-        }
-    };
     // core.tknint.205: redirect_uri present and identical (the request always carried one).
     if form.get("redirect_uri").is_none() {
         return Err(
@@ -348,40 +322,8 @@ async fn refresh(
     form: &OAuthForm,
     client: &Arc<Client>,
 ) -> Result<Response, HttpError> {
-    let value = form.require("refresh_token")?;
-    let Some(old) = digest_of(value) else {
-        return Err(OAuthError::invalid_grant("unknown refresh token").into());
-    };
+    let (rec, old) = present_refresh(state, rid, form, client).await?;
     let now = state.now();
-    let Some((rec, rotated)) = state.store().find_refresh(&old).await? else {
-        return Err(OAuthError::invalid_grant(
-            "unknown, expired or revoked refresh token (has the consent ended?)",
-        )
-        .into());
-    };
-    if rec.client_id != client.id {
-        return Err(
-            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
-        );
-    }
-    if rotated {
-        state
-            .revoke_grant(&rec.grant_id, m.settings().access_token_lifetime)
-            .await?;
-        audit(
-            state,
-            "refresh_reused",
-            "invalid_grant",
-            client,
-            &rec.grant_id,
-            Some(&rec.subject),
-            rid,
-        );
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was used before; its whole family is revoked",
-        )
-        .into());
-    }
     let Some(binding) = rec.medmij.clone() else {
         return Err(OAuthError::invalid_grant("not a MedMij refresh token").into());
     };
@@ -450,24 +392,7 @@ async fn issue(
             let (value, new) = m
                 .unique_secret(state.store(), IssuedKind::RefreshToken, now)
                 .await?;
-            match old {
-                None => state.store().insert_refresh(&new, &rec).await?,
-                Some(old) => match state.store().rotate_refresh(&old, &new, &rec, now).await? {
-                    RotateOutcome::Rotated => {}
-                    RotateOutcome::ReuseDetected { grant_id } => {
-                        state
-                            .revoke_grant(&grant_id, m.settings().access_token_lifetime)
-                            .await?;
-                        return Err(OAuthError::invalid_grant(
-                            "the refresh token was used before; its whole family is revoked",
-                        )
-                        .into());
-                    }
-                    RotateOutcome::NotFound => {
-                        return Err(OAuthError::invalid_grant("unknown refresh token").into());
-                    }
-                },
-            }
+            keep_refresh(state, client, &new, &rec, old.as_ref()).await?;
             Some(value)
         }
     };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use serde_json::{Value, json};
 use wissel_core::flows::code::{self, check_code, check_refresh, issues_refresh};
-use wissel_core::grant::{CodeOutcome, RefreshRecord, RotateOutcome};
+use wissel_core::grant::{CodeOutcome, CodeRecord, RefreshRecord, RotateOutcome};
 use wissel_core::model::{AccessToken, Client, Digest, User};
 use wissel_core::ports::AuditEvent;
 use wissel_core::scope::ScopeSet;
@@ -57,23 +57,22 @@ async fn active_user(state: &AppState, subject: &str) -> Result<Option<User>, In
         .filter(|u| !u.disabled))
 }
 
-/// `grant_type=authorization_code`.
-pub(super) async fn authorization_code(
+/// Spends the presented `code`, before any check: a code works once, whatever happens next. A
+/// replay revokes everything issued with it.
+pub(super) async fn spend_code(
     state: &AppState,
     rid: &RequestId,
     form: &OAuthForm,
-    client: &Arc<Client>,
-) -> Result<Response, HttpError> {
+    client: &Client,
+) -> Result<CodeRecord, HttpError> {
     let value = form.require("code")?;
     let Some(digest) = digest_of(value) else {
         return Err(OAuthError::invalid_grant("unknown code").into());
     };
-    let now = state.now();
-    // Spent here, before any check: a code works once, whatever happens next.
-    let rec = match state.store().consume_code(&digest, now).await? {
-        CodeOutcome::Consumed(rec) => *rec,
+    match state.store().consume_code(&digest, state.now()).await? {
+        CodeOutcome::Consumed(rec) => Ok(*rec),
         CodeOutcome::NotFound => {
-            return Err(OAuthError::invalid_grant("unknown, expired or revoked code").into());
+            Err(OAuthError::invalid_grant("unknown, expired or revoked code").into())
         }
         CodeOutcome::Replayed { grant_id } => {
             let lifetime = code::longest_access_lifetime(&state.registry(), client);
@@ -87,12 +86,94 @@ pub(super) async fn authorization_code(
                 None,
                 rid,
             );
-            return Err(OAuthError::invalid_grant(
+            Err(OAuthError::invalid_grant(
                 "the code was used before; everything issued with it is revoked",
             )
-            .into());
+            .into())
         }
+    }
+}
+
+/// The presented `refresh_token`'s record and digest, when it is current and this client's; a
+/// reuse of a rotated one revokes its whole family.
+pub(super) async fn present_refresh(
+    state: &AppState,
+    rid: &RequestId,
+    form: &OAuthForm,
+    client: &Client,
+) -> Result<(RefreshRecord, Digest), HttpError> {
+    let value = form.require("refresh_token")?;
+    let Some(old) = digest_of(value) else {
+        return Err(OAuthError::invalid_grant("unknown refresh token").into());
     };
+    let Some((rec, rotated)) = state.store().find_refresh(&old).await? else {
+        return Err(OAuthError::invalid_grant("unknown, expired or revoked refresh token").into());
+    };
+    if rec.client_id != client.id {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    if rotated {
+        let lifetime = code::longest_access_lifetime(&state.registry(), client);
+        state.revoke_grant(&rec.grant_id, lifetime).await?;
+        audit(
+            state,
+            "refresh_reused",
+            "invalid_grant",
+            client,
+            &rec.grant_id,
+            Some(&rec.subject),
+            rid,
+        );
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was used before; its whole family is revoked",
+        )
+        .into());
+    }
+    Ok((rec, old))
+}
+
+/// Stores a refresh token by its digest `new`: a first one, or the successor of `old` (rotated
+/// in one transaction; a concurrent rotation is a reuse and revokes the family).
+pub(super) async fn keep_refresh(
+    state: &AppState,
+    client: &Client,
+    new: &Digest,
+    rec: &RefreshRecord,
+    old: Option<&Digest>,
+) -> Result<(), HttpError> {
+    let Some(old) = old else {
+        return Ok(state.store().insert_refresh(new, rec).await?);
+    };
+    match state
+        .store()
+        .rotate_refresh(old, new, rec, state.now())
+        .await?
+    {
+        RotateOutcome::Rotated => Ok(()),
+        RotateOutcome::ReuseDetected { grant_id } => {
+            // Another request rotated it first: one of the two is not the client.
+            let lifetime = code::longest_access_lifetime(&state.registry(), client);
+            state.revoke_grant(&grant_id, lifetime).await?;
+            Err(OAuthError::invalid_grant(
+                "the refresh token was used before; its whole family is revoked",
+            )
+            .into())
+        }
+        RotateOutcome::NotFound => Err(OAuthError::invalid_grant("unknown refresh token").into()),
+    }
+}
+
+/// `grant_type=authorization_code`.
+pub(super) async fn authorization_code(
+    state: &AppState,
+    rid: &RequestId,
+    form: &OAuthForm,
+    client: &Arc<Client>,
+) -> Result<Response, HttpError> {
+    let rec = spend_code(state, rid, form, client).await?;
+    let now = state.now();
     check_code(
         &rec,
         client,
@@ -168,37 +249,9 @@ pub(super) async fn refresh(
     form: &OAuthForm,
     client: &Arc<Client>,
 ) -> Result<Response, HttpError> {
-    let value = form.require("refresh_token")?;
     let requested = form.get("scope").map(ScopeSet::parse).transpose()?;
-    let Some(old) = digest_of(value) else {
-        return Err(OAuthError::invalid_grant("unknown refresh token").into());
-    };
+    let (rec, old) = present_refresh(state, rid, form, client).await?;
     let now = state.now();
-    let lifetime = code::longest_access_lifetime(&state.registry(), client);
-    let Some((rec, rotated)) = state.store().find_refresh(&old).await? else {
-        return Err(OAuthError::invalid_grant("unknown, expired or revoked refresh token").into());
-    };
-    if rec.client_id != client.id {
-        return Err(
-            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
-        );
-    }
-    if rotated {
-        state.revoke_grant(&rec.grant_id, lifetime).await?;
-        audit(
-            state,
-            "refresh_reused",
-            "invalid_grant",
-            client,
-            &rec.grant_id,
-            Some(&rec.subject),
-            rid,
-        );
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was used before; its whole family is revoked",
-        )
-        .into());
-    }
     let grant = state.store().get_grant(&rec.grant_id).await?;
     let user = active_user(state, &rec.subject).await?;
     let scope = check_refresh(
@@ -286,28 +339,7 @@ async fn respond(
             let Some(new) = digest_of(&value) else {
                 return Err(OAuthError::server_error("random source failed").into());
             };
-            match old {
-                None => state.store().insert_refresh(&new, rec).await?,
-                Some(old) => match state
-                    .store()
-                    .rotate_refresh(old, &new, rec, state.now())
-                    .await?
-                {
-                    RotateOutcome::Rotated => {}
-                    RotateOutcome::ReuseDetected { grant_id } => {
-                        // Another request rotated it first: one of the two is not the client.
-                        let lifetime = code::longest_access_lifetime(&state.registry(), client);
-                        state.revoke_grant(&grant_id, lifetime).await?;
-                        return Err(OAuthError::invalid_grant(
-                            "the refresh token was used before; its whole family is revoked",
-                        )
-                        .into());
-                    }
-                    RotateOutcome::NotFound => {
-                        return Err(OAuthError::invalid_grant("unknown refresh token").into());
-                    }
-                },
-            }
+            keep_refresh(state, client, &new, rec, old).await?;
             Some(value)
         }
     };

@@ -189,9 +189,9 @@ const USER_ACCESS_TTL: Duration = Duration::from_secs(10);
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// Builds the state from the store: the registry, the key ring and every live revocation;
-    /// with `medmij`, the lists the store holds are in force (refresh them with
-    /// [`AppState::refresh_medmij_lists`]).
+    /// Builds the state from the store: the registry, the key ring and every live revocation.
+    /// With `medmij`, no list is in force until [`AppState::refresh_medmij_lists`] (start-up
+    /// calls it).
     pub async fn new(
         settings: Settings,
         store: Arc<dyn Store>,

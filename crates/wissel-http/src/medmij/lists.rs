@@ -175,7 +175,7 @@ impl Medmij {
             }
             // The store holds the newest valid copy (this node's, another node's, or an import).
             if let Some(stored) = state.store().medmij_list(kind.as_str()).await? {
-                let in_force = next_header(&next, kind).map(|h| h.volgnummer);
+                let in_force = next.header(kind).map(|h| h.volgnummer);
                 let newer = in_force
                     .is_none_or(|v| i64::try_from(v).unwrap_or(i64::MAX) < stored.volgnummer);
                 if newer {
@@ -195,7 +195,7 @@ impl Medmij {
                     }
                 }
             }
-            if next_header(&next, kind).is_none() && !matches!(outcome, Refreshed::Failed(_)) {
+            if next.header(kind).is_none() && !matches!(outcome, Refreshed::Failed(_)) {
                 outcome = Refreshed::Missing;
             }
             report.push((kind, outcome));
@@ -203,10 +203,6 @@ impl Medmij {
         self.install(next);
         Ok(report)
     }
-}
-
-fn next_header(lists: &Lists, kind: ListKind) -> Option<&wissel_medmij::ListHeader> {
-    lists.header(kind)
 }
 
 fn set(lists: &mut Lists, list: ParsedList) {

@@ -8,7 +8,6 @@ pub mod lists;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use wissel_core::InternalError;
 use wissel_core::model::{
@@ -343,9 +342,4 @@ pub fn list_age(lists: &Lists, kind: ListKind, now: i64) -> Option<i64> {
     lists
         .header(kind)
         .map(|h| now.saturating_sub(h.published_at))
-}
-
-/// The refresh interval of the lists.
-pub fn refresh_interval(settings: &MedmijSettings) -> Duration {
-    settings.lists.refresh_interval
 }

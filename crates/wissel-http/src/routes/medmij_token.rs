@@ -54,15 +54,16 @@ pub(super) fn is_medmij_request(
         return true;
     }
     let lists = m.lists();
-    let from_query = || {
-        query
-            .filter(|_| m.settings().token_query_parameters)
-            .and_then(|q| OAuthForm::parse(q.as_bytes()).ok())
-            .and_then(|f| f.get("client_id").map(str::to_owned))
-    };
-    form.and_then(|f| f.get("client_id").map(str::to_owned))
-        .or_else(from_query)
-        .is_some_and(|id| lists.clients.contains_key(&id))
+    if let Some(id) = form.and_then(|f| f.get("client_id")) {
+        return lists.clients.contains_key(id);
+    }
+    query
+        .filter(|_| m.settings().token_query_parameters)
+        .and_then(|q| OAuthForm::parse(q.as_bytes()).ok())
+        .is_some_and(|f| {
+            f.get("client_id")
+                .is_some_and(|id| lists.clients.contains_key(id))
+        })
 }
 
 /// The request's parameters: the form body, and the query string's when

@@ -23,7 +23,7 @@ fn medmij_status(m: &crate::medmij::Medmij, now: i64) -> (bool, serde_json::Valu
             Some(h) => json!({
                 "volgnummer": h.volgnummer,
                 "tijdstempel": h.tijdstempel,
-                "age_seconds": now.saturating_sub(h.published_at),
+                "age_seconds": crate::medmij::list_age(&lists, kind, now),
             }),
             None => serde_json::Value::Null,
         };
@@ -78,8 +78,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(m) = state.medmij() {
         let lists = m.lists();
         for kind in wissel_medmij::ListKind::ALL {
-            if let Some(h) = lists.header(kind) {
-                let age = state.now().saturating_sub(h.published_at);
+            if let (Some(h), Some(age)) = (
+                lists.header(kind),
+                crate::medmij::list_age(&lists, kind, state.now()),
+            ) {
                 metrics::gauge!("wissel_medmij_list_age_seconds", "list" => kind.as_str())
                     .set(age as f64);
                 metrics::gauge!("wissel_medmij_list_volgnummer", "list" => kind.as_str())

@@ -202,6 +202,9 @@ pub struct Consent {
     pub subject: String,
     /// The client.
     pub client_id: String,
+    /// The API the request named; `None` for a request that named none (then only OpenID
+    /// Connect scopes).
+    pub api: Option<String>,
     /// What was consented to.
     pub scopes: ScopeSet,
     /// When.

@@ -191,19 +191,26 @@ pub trait GrantStore: Send + Sync {
     /// The live sessions of a user, newest first.
     async fn sessions_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Session>>;
 
-    /// The user's remembered consent for a client, unless expired.
+    /// The user's remembered consent for a client and an API (`None`: a request that named no
+    /// API), unless expired. Consent to a scope of one API never covers another API's.
     async fn get_consent(
         &self,
         subject: &str,
         client_id: &str,
+        api: Option<&str>,
         now: i64,
     ) -> StoreResult<Option<Consent>>;
-    /// Remembers (replaces) a consent.
+    /// Remembers (replaces) a consent, keyed by user, client and API.
     async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
     /// The user's live consents.
     async fn consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Consent>>;
     /// Forgets a consent; `true` when it existed. The caller revokes its grants.
-    async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool>;
+    async fn delete_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        api: Option<&str>,
+    ) -> StoreResult<bool>;
 
     /// Stores a grant and the digest of its first authorization code, in one transaction.
     async fn issue_code(
@@ -226,6 +233,10 @@ pub trait GrantStore: Send + Sync {
         online_in_sid: Option<&str>,
         now: i64,
     ) -> StoreResult<Vec<Grant>>;
+    /// Up to `limit` live (unrevoked, unexpired) grants of every user, in id order, after the
+    /// id `after` (`""` for the first page): how the policy sweep walks them in bounded pages.
+    async fn live_grants_after(&self, after: &str, limit: i64, now: i64)
+    -> StoreResult<Vec<Grant>>;
     /// Revokes a grant in one transaction: marks it, deletes its codes and refresh tokens, and
     /// records `revocation` (kind `grant`) so that every node drops its access tokens. `false`
     /// when it was already revoked or does not exist (the revocation is recorded anyway).

@@ -136,7 +136,9 @@ impl RevokedSet {
             RevocationKind::Token => &mut e.tokens,
             RevocationKind::Grant => &mut e.grants,
         };
-        map.insert(r.id.clone(), r.expires_at);
+        // A second revocation of the same id may cover longer-lived tokens: keep the later end.
+        let end = map.entry(r.id.clone()).or_insert(r.expires_at);
+        *end = (*end).max(r.expires_at);
     }
     fn contains(&self, token: &AccessToken) -> bool {
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());

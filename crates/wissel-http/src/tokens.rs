@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wissel_core::model::{AccessToken, Derivation, Digest, TokenFormat};
+use wissel_core::flows::standing::{self, UserNow};
+use wissel_core::model::{AccessToken, Derivation, Digest, Profile, TokenFormat};
 use wissel_core::scope::ScopeSet;
 use wissel_core::{InternalError, OAuthError};
 use wissel_crypto::secret;
@@ -138,10 +139,33 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
             t
         }
     };
-    if token.expires_at <= now || state.is_revoked(&token) {
+    if token.expires_at <= now || state.is_revoked(&token) || !stands(state, &token).await? {
         return Ok(None);
     }
     Ok(Some(Resolved { token, digest }))
+}
+
+/// The one check of today's policy on a presented token ([`standing::token_stands`]): its client,
+/// its API, the link and, for a user's token, the user and their authorizations as they are
+/// now. The user is read through the node's short-lived user cache, which every change of
+/// users or authorizations empties on every node within `server.sync_interval_ms`.
+async fn stands(state: &AppState, token: &AccessToken) -> Result<bool, InternalError> {
+    let registry = state.registry();
+    let medmij = registry
+        .client(&token.client_id)
+        .is_some_and(|c| c.profile == Profile::Medmij);
+    if medmij || !standing::names_a_user(token) {
+        return Ok(standing::token_stands(&registry, token, None));
+    }
+    let access = state.user_access(&token.subject, &token.api).await?;
+    Ok(standing::token_stands(
+        &registry,
+        token,
+        Some(UserNow {
+            user: access.user.as_deref(),
+            authorized: access.authorized.as_ref(),
+        }),
+    ))
 }
 
 async fn load(

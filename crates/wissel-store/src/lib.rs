@@ -417,9 +417,10 @@ impl GrantStore for SqlStore {
         &self,
         subject: &str,
         client_id: &str,
+        api: Option<&str>,
         now: i64,
     ) -> StoreResult<Option<Consent>> {
-        dispatch!(self, read_pool, get_consent(subject, client_id, now))
+        dispatch!(self, read_pool, get_consent(subject, client_id, api, now))
     }
     async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
         dispatch!(self, write_pool, put_consent(consent))
@@ -427,8 +428,13 @@ impl GrantStore for SqlStore {
     async fn consents_of(&self, subject: &str, now: i64) -> StoreResult<Vec<Consent>> {
         dispatch!(self, read_pool, consents_of(subject, now))
     }
-    async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
-        dispatch!(self, write_pool, delete_consent(subject, client_id))
+    async fn delete_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        api: Option<&str>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, write_pool, delete_consent(subject, client_id, api))
     }
 
     async fn issue_code(
@@ -457,6 +463,14 @@ impl GrantStore for SqlStore {
             read_pool,
             live_grants(subject, client_id, online_in_sid, now)
         )
+    }
+    async fn live_grants_after(
+        &self,
+        after: &str,
+        limit: i64,
+        now: i64,
+    ) -> StoreResult<Vec<Grant>> {
+        dispatch!(self, read_pool, live_grants_after(after, limit, now))
     }
     async fn revoke_grant(&self, revocation: &Revocation, now: i64) -> StoreResult<bool> {
         dispatch!(self, write_pool, revoke_grant(revocation, now))

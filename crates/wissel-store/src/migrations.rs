@@ -28,6 +28,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "medmij",
         include_str!("../migrations/sqlite/0004_medmij.sql"),
     ),
+    (
+        5,
+        "consent per api",
+        include_str!("../migrations/sqlite/0005_consent_per_api.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -49,6 +54,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "medmij",
         include_str!("../migrations/postgres/0004_medmij.sql"),
+    ),
+    (
+        5,
+        "consent per api",
+        include_str!("../migrations/postgres/0005_consent_per_api.sql"),
     ),
 ];
 

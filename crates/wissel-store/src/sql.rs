@@ -197,6 +197,8 @@ macro_rules! backend {
                             .execute(&mut *tx)
                             .await
                             .map_err(internal)?;
+                            // Nodes cache users (a disabled one must fall everywhere).
+                            config_changed |= existing.is_some();
                             count(if existing.is_some() { 2 } else { 1 });
                         }
                     }
@@ -461,11 +463,14 @@ macro_rules! backend {
                 Ok(Some((token, revoked_at.is_some())))
             }
 
-            /// Records a revocation; a second record of the same one changes nothing.
+            /// Records a revocation. A second record of the same one that covers longer-lived
+            /// tokens extends it (and is read again by every node, through `revoked_at`); one
+            /// that ends sooner changes nothing.
             async fn insert_revocation<'c, E: sqlx::Executor<'c, Database = Db>>(e: E, r: &Revocation, now: i64) -> StoreResult<()> {
                 sqlx::query::<Db>(
                     "INSERT INTO revocations (kind, id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (kind, id) DO NOTHING",
+                     ON CONFLICT (kind, id) DO UPDATE SET expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
+                     WHERE revocations.expires_at < excluded.expires_at",
                 )
                 .bind(r.kind.as_str())
                 .bind(&r.id)
@@ -540,8 +545,8 @@ macro_rules! backend {
                      (SELECT id FROM interactions WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM sessions WHERE digest IN \
                      (SELECT digest FROM sessions WHERE expires_at < $1 LIMIT $2)",
-                    "DELETE FROM consents WHERE (subject, client_id) IN \
-                     (SELECT subject, client_id FROM consents WHERE expires_at < $1 LIMIT $2)",
+                    "DELETE FROM consents WHERE (subject, client_id, api) IN \
+                     (SELECT subject, client_id, api FROM consents WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM auth_codes WHERE digest IN \
                      (SELECT digest FROM auth_codes WHERE expires_at < $1 LIMIT $2)",
                     "DELETE FROM refresh_tokens WHERE digest IN \
@@ -781,6 +786,7 @@ macro_rules! backend {
             }
 
             pub(crate) async fn update_user(pool: &Pool, user: &User, now: i64) -> StoreResult<bool> {
+                let mut tx = pool.begin().await.map_err(internal)?;
                 let done = sqlx::query::<Db>(
                     "UPDATE users SET username = $2, data = $3, updated_at = $4 WHERE subject = $1",
                 )
@@ -788,10 +794,12 @@ macro_rules! backend {
                 .bind(&user.username)
                 .bind(to_json(user)?)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(internal)?;
-                Ok(done.rows_affected() == 1)
+                // Nodes cache users: a change (a disabled user above all) reaches them through
+                // the generation, within `server.sync_interval_ms`.
+                commit_change(tx, done.rows_affected() == 1).await
             }
 
             /// Compare-and-swap attempts of [`rehash_password`] before it gives up (the rehash is
@@ -988,13 +996,19 @@ macro_rules! backend {
 
             // ---- Consents ----
 
-            pub(crate) async fn get_consent(pool: &Pool, subject: &str, client_id: &str, now: i64) -> StoreResult<Option<Consent>> {
+            /// The `api` column: '' for a consent that named no API.
+            fn api_key(api: Option<&str>) -> &str {
+                api.unwrap_or("")
+            }
+
+            pub(crate) async fn get_consent(pool: &Pool, subject: &str, client_id: &str, api: Option<&str>, now: i64) -> StoreResult<Option<Consent>> {
                 let row = sqlx::query_as::<Db, (String, i64, i64)>(
                     "SELECT scope, granted_at, expires_at FROM consents \
-                     WHERE subject = $1 AND client_id = $2 AND expires_at > $3",
+                     WHERE subject = $1 AND client_id = $2 AND api = $3 AND expires_at > $4",
                 )
                 .bind(subject)
                 .bind(client_id)
+                .bind(api_key(api))
                 .bind(now)
                 .fetch_optional(pool)
                 .await
@@ -1003,6 +1017,7 @@ macro_rules! backend {
                     Ok(Consent {
                         subject: subject.to_owned(),
                         client_id: client_id.to_owned(),
+                        api: api.map(str::to_owned),
                         scopes: parse_scope(&scope)?,
                         granted_at,
                         expires_at,
@@ -1013,12 +1028,13 @@ macro_rules! backend {
 
             pub(crate) async fn put_consent(pool: &Pool, c: &Consent) -> StoreResult<()> {
                 sqlx::query::<Db>(
-                    "INSERT INTO consents (subject, client_id, scope, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (subject, client_id) DO UPDATE SET scope = excluded.scope, \
+                    "INSERT INTO consents (subject, client_id, api, scope, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (subject, client_id, api) DO UPDATE SET scope = excluded.scope, \
                      granted_at = excluded.granted_at, expires_at = excluded.expires_at",
                 )
                 .bind(&c.subject)
                 .bind(&c.client_id)
+                .bind(api_key(c.api.as_deref()))
                 .bind(c.scopes.to_string())
                 .bind(c.granted_at)
                 .bind(c.expires_at)
@@ -1029,9 +1045,9 @@ macro_rules! backend {
             }
 
             pub(crate) async fn consents_of(pool: &Pool, subject: &str, now: i64) -> StoreResult<Vec<Consent>> {
-                let rows = sqlx::query_as::<Db, (String, String, i64, i64)>(
-                    "SELECT client_id, scope, granted_at, expires_at FROM consents \
-                     WHERE subject = $1 AND expires_at > $2 ORDER BY client_id",
+                let rows = sqlx::query_as::<Db, (String, String, String, i64, i64)>(
+                    "SELECT client_id, api, scope, granted_at, expires_at FROM consents \
+                     WHERE subject = $1 AND expires_at > $2 ORDER BY client_id, api",
                 )
                 .bind(subject)
                 .bind(now)
@@ -1039,10 +1055,11 @@ macro_rules! backend {
                 .await
                 .map_err(internal)?;
                 rows.into_iter()
-                    .map(|(client_id, scope, granted_at, expires_at)| {
+                    .map(|(client_id, api, scope, granted_at, expires_at)| {
                         Ok(Consent {
                             subject: subject.to_owned(),
                             client_id,
+                            api: (!api.is_empty()).then_some(api),
                             scopes: parse_scope(&scope)?,
                             granted_at,
                             expires_at,
@@ -1051,10 +1068,11 @@ macro_rules! backend {
                     .collect()
             }
 
-            pub(crate) async fn delete_consent(pool: &Pool, subject: &str, client_id: &str) -> StoreResult<bool> {
-                let done = sqlx::query::<Db>("DELETE FROM consents WHERE subject = $1 AND client_id = $2")
+            pub(crate) async fn delete_consent(pool: &Pool, subject: &str, client_id: &str, api: Option<&str>) -> StoreResult<bool> {
+                let done = sqlx::query::<Db>("DELETE FROM consents WHERE subject = $1 AND client_id = $2 AND api = $3")
                     .bind(subject)
                     .bind(client_id)
+                    .bind(api_key(api))
                     .execute(pool)
                     .await
                     .map_err(internal)?;
@@ -1169,6 +1187,21 @@ macro_rules! backend {
                 .bind(now)
                 .bind(client_id)
                 .bind(online_in_sid)
+                .fetch_all(pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter().map(grant_of).collect()
+            }
+
+            pub(crate) async fn live_grants_after(pool: &Pool, after: &str, limit: i64, now: i64) -> StoreResult<Vec<Grant>> {
+                let rows = sqlx::query_as::<Db, GrantRow>(
+                    "SELECT id, client_id, subject, api, scope, auth_time, sid, offline, parent, created_at, expires_at, \
+                     revoked_at FROM grants \
+                     WHERE id > $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(after)
+                .bind(now)
+                .bind(limit)
                 .fetch_all(pool)
                 .await
                 .map_err(internal)?;

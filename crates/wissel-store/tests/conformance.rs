@@ -619,6 +619,7 @@ fn consent(client: &str, scopes: &[&str], exp: i64) -> Consent {
     Consent {
         subject: "s-alice".into(),
         client_id: client.into(),
+        api: None,
         scopes: ScopeSet::from_tokens(scopes.iter().copied()),
         granted_at: 100,
         expires_at: exp,
@@ -728,6 +729,47 @@ async fn a_refresh_token_rotates_once_even_under_contention() {
                 .unwrap(),
             RotateOutcome::NotFound,
             "{}",
+            db.label
+        );
+    }
+}
+
+/// A second revocation of the same grant that covers longer-lived tokens (a code replay first
+/// revoked with the replaying client's short lifetime) extends the first, and every node reads
+/// it again; one that ends sooner changes nothing (issue 10, item 4).
+#[tokio::test]
+async fn a_revocation_is_kept_until_its_longest_token_expires() {
+    for db in backends().await {
+        let s = &db.store;
+        issue(s, "g1", 1, 5000).await;
+        let revocation = |expires_at| Revocation {
+            kind: RevocationKind::Grant,
+            id: "g1".into(),
+            expires_at,
+        };
+        s.revoke_grant(&revocation(400), 300).await.unwrap();
+        let ends = |rows: Vec<(i64, Revocation)>| -> Vec<i64> {
+            rows.into_iter().map(|(_, r)| r.expires_at).collect()
+        };
+        let (seq, _) = s.revocations_since(0, 0).await.unwrap()[0].clone();
+        s.revoke_grant(&revocation(2000), 350).await.unwrap();
+        assert_eq!(
+            ends(s.revocations_since(0, 0).await.unwrap()),
+            vec![2000],
+            "{}: extended",
+            db.label
+        );
+        assert_eq!(
+            ends(s.revocations_since(seq, 345).await.unwrap()),
+            vec![2000],
+            "{}: a node that has read the first sees the extension",
+            db.label
+        );
+        s.revoke_grant(&revocation(900), 360).await.unwrap();
+        assert_eq!(
+            ends(s.revocations_since(0, 0).await.unwrap()),
+            vec![2000],
+            "{}: never shortened",
             db.label
         );
     }
@@ -983,21 +1025,92 @@ async fn interactions_complete_once_and_consents_round_trip() {
             .await
             .unwrap();
         assert_eq!(
-            s.get_consent("s-alice", "c1", 200).await.unwrap(),
+            s.get_consent("s-alice", "c1", None, 200).await.unwrap(),
             Some(consent("c1", &["openid", "r"], 2000)),
             "{}: replaced",
             db.label
         );
-        assert!(s.get_consent("s-alice", "c2", 200).await.unwrap().is_none());
+        assert!(
+            s.get_consent("s-alice", "c2", None, 200)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             s.consents_of("s-alice", 200).await.unwrap(),
             vec![consent("c1", &["openid", "r"], 2000)],
             "{}",
             db.label
         );
-        assert!(s.delete_consent("s-alice", "c1").await.unwrap());
-        assert!(!s.delete_consent("s-alice", "c1").await.unwrap());
-        assert!(s.get_consent("s-alice", "c1", 200).await.unwrap().is_none());
+        assert!(s.delete_consent("s-alice", "c1", None).await.unwrap());
+        assert!(!s.delete_consent("s-alice", "c1", None).await.unwrap());
+        assert!(
+            s.get_consent("s-alice", "c1", None, 200)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+/// Consent to `read` on one API never covers `read` on another (issue 10, item 2): consents are
+/// keyed by user, client and API.
+#[tokio::test]
+async fn consent_is_remembered_per_client_and_api() {
+    for db in backends().await {
+        let s = &db.store;
+        let for_api = |api: Option<&str>, scopes: &[&str]| Consent {
+            api: api.map(str::to_owned),
+            ..consent("c1", scopes, 1000)
+        };
+        s.put_consent(&for_api(Some("orders-api"), &["openid", "read"]))
+            .await
+            .unwrap();
+        s.put_consent(&for_api(None, &["openid"])).await.unwrap();
+        assert_eq!(
+            s.get_consent("s-alice", "c1", Some("orders-api"), 200)
+                .await
+                .unwrap(),
+            Some(for_api(Some("orders-api"), &["openid", "read"])),
+            "{}",
+            db.label
+        );
+        assert!(
+            s.get_consent("s-alice", "c1", Some("files-api"), 200)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: consent to orders-api covers files-api",
+            db.label
+        );
+        assert_eq!(
+            s.get_consent("s-alice", "c1", None, 200).await.unwrap(),
+            Some(for_api(None, &["openid"])),
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            s.consents_of("s-alice", 200).await.unwrap(),
+            vec![
+                for_api(None, &["openid"]),
+                for_api(Some("orders-api"), &["openid", "read"])
+            ],
+            "{}",
+            db.label
+        );
+        assert!(
+            s.delete_consent("s-alice", "c1", Some("orders-api"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.get_consent("s-alice", "c1", None, 200)
+                .await
+                .unwrap()
+                .is_some(),
+            "{}: withdrawing one API's consent keeps the others",
+            db.label
+        );
     }
 }
 
@@ -1236,8 +1349,8 @@ async fn purge_removes_expired_browser_flow_rows() {
         assert!(!s.take_interaction("old").await.unwrap(), "{}", db.label);
         assert!(!s.end_session_by_sid("s-alice", "sid3").await.unwrap());
         assert!(s.end_session_by_sid("s-alice", "sid13").await.unwrap());
-        assert!(!s.delete_consent("s-alice", "c1").await.unwrap());
-        assert!(s.delete_consent("s-alice", "c2").await.unwrap());
+        assert!(!s.delete_consent("s-alice", "c1", None).await.unwrap());
+        assert!(s.delete_consent("s-alice", "c2", None).await.unwrap());
         let keys = ["old".to_string(), "recent".to_string()];
         assert_eq!(
             s.login_failures(&keys, i64::MIN).await.unwrap(),

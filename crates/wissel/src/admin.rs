@@ -315,6 +315,21 @@ fn warn_declared(config: &Path, what: &str) {
 
 const SYNC_NOTE: &str = "running nodes pick the change up within server.sync_interval_ms";
 
+/// After a change: revokes the grants that policy no longer allows (a removed or narrowed link or
+/// authorization), then says when running nodes follow.
+async fn changed(store: &SqlStore) -> anyhow::Result<()> {
+    let w = wissel::withdraw::withdraw_disallowed(store, SystemClock.now()).await?;
+    if w.revoked > 0 {
+        println!(
+            "{} grant(s) that policy no longer allows revoked (their refresh and access tokens \
+             stop)",
+            w.revoked
+        );
+    }
+    println!("{SYNC_NOTE}");
+    Ok(())
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -416,7 +431,7 @@ pub async fn link(command: LinkCommand) -> anyhow::Result<()> {
                 warn_declared(&config, "this link");
             }
             if outcome != PutOutcome::Unchanged {
-                println!("{SYNC_NOTE}");
+                changed(store.as_ref()).await?;
             }
             Ok(())
         }
@@ -439,7 +454,7 @@ pub async fn link(command: LinkCommand) -> anyhow::Result<()> {
             {
                 warn_declared(&config, "this link");
             }
-            println!("{SYNC_NOTE}");
+            changed(store.as_ref()).await?;
             Ok(())
         }
         LinkCommand::List {
@@ -553,7 +568,7 @@ pub async fn authz(command: AuthzCommand) -> anyhow::Result<()> {
                 warn_declared(&config, "this authorization");
             }
             if outcome != PutOutcome::Unchanged {
-                println!("{SYNC_NOTE}");
+                changed(store.as_ref()).await?;
             }
             Ok(())
         }
@@ -581,7 +596,7 @@ pub async fn authz(command: AuthzCommand) -> anyhow::Result<()> {
             {
                 warn_declared(&config, "this authorization");
             }
-            println!("{SYNC_NOTE}");
+            changed(store.as_ref()).await?;
             Ok(())
         }
         AuthzCommand::List { config, api, user } => {

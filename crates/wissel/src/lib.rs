@@ -7,6 +7,7 @@ pub mod demo_api;
 pub mod provision;
 pub mod server;
 pub mod tls;
+pub mod withdraw;
 
 use std::path::Path;
 

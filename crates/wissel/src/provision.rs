@@ -1,6 +1,7 @@
 //! Applying the declared entities to the store, idempotently: declared entities are created or
 //! updated, nothing undeclared is touched, and a user's password is re-hashed only when it
-//! changed (so applying the same file twice writes nothing).
+//! changed (so applying the same file twice writes nothing). An update that takes something away
+//! revokes the grants policy no longer allows ([`crate::withdraw`]).
 
 use wissel_core::InternalError;
 use wissel_core::model::{ApplyReport, Provisioning, User};
@@ -53,7 +54,24 @@ pub async fn apply(
         users,
         authorizations: declared.authorizations.clone(),
     };
-    store.apply(&plan, now).await
+    let report = store.apply(&plan, now).await?;
+    if report.updated > 0 {
+        // An update can take something away (a narrowed link, a disabled client, API or user):
+        // what policy no longer allows is revoked, and a disabled user's sessions end.
+        let w = crate::withdraw::withdraw_disallowed(store, now).await?;
+        if w.revoked > 0 {
+            tracing::info!(
+                revoked = w.revoked,
+                "grants that policy no longer allows revoked"
+            );
+        }
+        for user in plan.users.iter().filter(|u| u.disabled) {
+            for s in store.sessions_of(&user.subject, now).await? {
+                store.end_session_by_sid(&user.subject, &s.sid).await?;
+            }
+        }
+    }
+    Ok(report)
 }
 
 async fn verify(pw: String, hash: String) -> Result<bool, InternalError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::grant::{AuthRequest, Consent, PkceMethod, Prompt, ResponseMode, Session};
 use crate::model::{Api, Client, GrantType, OIDC_SCOPES, PkceRule, Registry};
-use crate::scope::{ScopeSet, ScopeSources, granted_scopes};
+use crate::scope::ScopeSet;
 use crate::{ErrorCode, OAuthError};
 
 /// Longest value accepted for any one parameter.
@@ -440,28 +440,13 @@ pub fn grantable(
     req: &AuthRequest,
     authorized: Option<&ScopeSet>,
 ) -> ScopeSet {
-    let oidc = ScopeSet::from_tokens(OIDC_SCOPES.iter().copied());
-    let mut out = granted_scopes(ScopeSources {
-        requested: Some(&req.scope),
-        offered: &oidc,
-        allowed: &client.oidc_scopes,
-        authorized: None,
-        consented: None,
-    });
-    if let Some(api) = req.api.as_deref().and_then(|a| registry.api(a))
-        && let Some(link) = registry.link(&client.id, &api.id)
-    {
-        let empty = ScopeSet::new();
-        let api_part = granted_scopes(ScopeSources {
-            requested: Some(&req.scope),
-            offered: &api.offered(),
-            allowed: &link.scopes,
-            authorized: Some(authorized.unwrap_or(&empty)),
-            consented: None,
-        });
-        out = out.union(&api_part);
-    }
-    out
+    crate::flows::standing::user_scope_now(
+        registry,
+        client,
+        req.api.as_deref(),
+        &req.scope,
+        authorized,
+    )
 }
 
 /// True when a remembered consent covers every scope of `grantable`.

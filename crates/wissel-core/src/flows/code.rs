@@ -3,8 +3,11 @@
 //! and the tokens it yields.
 
 use crate::OAuthError;
+use crate::flows::standing;
 use crate::grant::{CodeRecord, Grant, PkceMethod, RefreshRecord};
-use crate::model::{AccessToken, Client, GrantType, Profile, Registry, TokenFormat, User};
+use crate::model::{
+    AccessToken, Client, GrantType, OIDC_SCOPES, Profile, Registry, TokenFormat, User,
+};
 use crate::scope::ScopeSet;
 
 /// Checks a code record (already spent) against the token request. `pkce` verifies a verifier
@@ -66,16 +69,15 @@ pub fn check_code(
     }
 }
 
-/// Checks a presented (current, unrotated) refresh token and the requested narrowing. Returns
-/// the scope of the new access token.
+/// Checks a presented (current, unrotated) refresh token: this client's, unexpired, its grant
+/// live and its user enabled. What it may still carry is [`refresh_scope`]'s.
 pub fn check_refresh(
     rec: &RefreshRecord,
     grant: Option<&Grant>,
     user: Option<&User>,
     client: &Client,
-    requested: Option<&ScopeSet>,
     now: i64,
-) -> Result<ScopeSet, OAuthError> {
+) -> Result<(), OAuthError> {
     if rec.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
@@ -97,16 +99,69 @@ pub fn check_refresh(
         _ => return Err(OAuthError::invalid_grant("the grant has expired")),
     }
     match user {
-        Some(u) if !u.disabled => {}
-        _ => return Err(OAuthError::invalid_grant("the user is no longer active")),
+        Some(u) if !u.disabled => Ok(()),
+        _ => Err(OAuthError::invalid_grant("the user is no longer active")),
     }
-    match requested {
-        None => Ok(rec.scope.clone()),
-        Some(s) if s.is_subset(&rec.scope) && !s.is_empty() => Ok(s.clone()),
-        Some(_) => Err(OAuthError::invalid_scope(
-            "a refresh can narrow the scope, never widen it",
-        )),
+}
+
+/// The scopes of a refresh: what the new access token carries, and what the rotated refresh
+/// token keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshScope {
+    /// The new access token's scope: the requested narrowing (or all that is kept).
+    pub access: ScopeSet,
+    /// What the successor refresh token keeps: the family's scope as today's policy still
+    /// allows it. A scope policy took away never comes back to this family.
+    pub kept: ScopeSet,
+}
+
+/// Recomputes a refresh's scope against today's policy (DESIGN.md §2): the family's scope ∩ the
+/// client's OpenID Connect scopes, and ∩ the API, the client's link and the user's `authorized`
+/// scopes for its API part ([`standing::user_scope_now`]); then the requested narrowing. A
+/// family that held scopes of an API and holds none of them now is `invalid_grant`, as is one
+/// with nothing left; a request for more than the family holds is `invalid_scope`.
+pub fn refresh_scope(
+    registry: &Registry,
+    client: &Client,
+    rec: &RefreshRecord,
+    requested: Option<&ScopeSet>,
+    authorized: Option<&ScopeSet>,
+) -> Result<RefreshScope, OAuthError> {
+    let api = rec.api.as_deref();
+    let kept = standing::user_scope_now(registry, client, api, &rec.scope, authorized);
+    let held_api = standing::api_part(registry, client, api, &rec.scope, Some(&rec.scope));
+    let had_api = api.is_some() && rec.scope.iter().any(|s| !OIDC_SCOPES.contains(&s));
+    if had_api && standing::api_part(registry, client, api, &kept, authorized).is_empty() {
+        let why = if held_api.is_empty() {
+            "the API or the client's link to it is gone"
+        } else {
+            "the user is no longer authorized for any scope of this grant's API"
+        };
+        return Err(OAuthError::invalid_grant(why));
     }
+    if kept.is_empty() {
+        return Err(OAuthError::invalid_grant(
+            "nothing of this grant is allowed any more",
+        ));
+    }
+    let access = match requested {
+        None => kept.clone(),
+        Some(s) if s.is_subset(&rec.scope) && !s.is_empty() => {
+            let access = s.intersect(&kept);
+            if access.is_empty() {
+                return Err(OAuthError::invalid_scope(
+                    "none of the requested scopes is allowed any more",
+                ));
+            }
+            access
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_scope(
+                "a refresh can narrow the scope, never widen it",
+            ));
+        }
+    };
+    Ok(RefreshScope { access, kept })
 }
 
 /// The access token of a user grant: for the named API (its format and lifetime), or, when none
@@ -348,26 +403,105 @@ mod tests {
             groups: vec![],
             disabled: false,
         };
+        let reg = Registry::new(1, vec![c.clone()], vec![], vec![]);
         let narrow = ScopeSet::parse("email").unwrap();
+        assert!(check_refresh(&rec, Some(&grant), Some(&user), &c, 1).is_ok());
         assert_eq!(
-            check_refresh(&rec, Some(&grant), Some(&user), &c, Some(&narrow), 1).unwrap(),
+            refresh_scope(&reg, &c, &rec, Some(&narrow), None)
+                .unwrap()
+                .access,
             narrow
         );
         let wide = ScopeSet::parse("email profile").unwrap();
         assert_eq!(
-            check_refresh(&rec, Some(&grant), Some(&user), &c, Some(&wide), 1)
+            refresh_scope(&reg, &c, &rec, Some(&wide), None)
                 .unwrap_err()
                 .code
                 .as_str(),
             "invalid_scope"
         );
-        assert!(check_refresh(&rec, Some(&grant), Some(&user), &client("x"), None, 1).is_err());
-        assert!(check_refresh(&rec, Some(&grant), Some(&user), &c, None, 100).is_err());
+        assert!(check_refresh(&rec, Some(&grant), Some(&user), &client("x"), 1).is_err());
+        assert!(check_refresh(&rec, Some(&grant), Some(&user), &c, 100).is_err());
         let mut revoked = grant.clone();
         revoked.revoked_at = Some(1);
-        assert!(check_refresh(&rec, Some(&revoked), Some(&user), &c, None, 1).is_err());
+        assert!(check_refresh(&rec, Some(&revoked), Some(&user), &c, 1).is_err());
         let mut disabled = user.clone();
         disabled.disabled = true;
-        assert!(check_refresh(&rec, Some(&grant), Some(&disabled), &c, None, 1).is_err());
+        assert!(check_refresh(&rec, Some(&grant), Some(&disabled), &c, 1).is_err());
+    }
+
+    /// A refresh carries what today's policy allows, never what the family once held (issue 10,
+    /// item 1): narrowed with the user's authorization, `invalid_grant` once nothing of the API
+    /// is left.
+    #[test]
+    fn refresh_follows_todays_policy() {
+        use crate::model::{Api, Link};
+        let c = client("app");
+        let api = Api {
+            id: "orders".into(),
+            name: "orders".into(),
+            resources: vec![],
+            token_format: TokenFormat::Jwt,
+            credentials: None,
+            scopes: [("read", ""), ("write", "")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            access_token_lifetime: 600,
+            disabled: false,
+            claims: Default::default(),
+            client_id: None,
+        };
+        let link = Link {
+            client: "app".into(),
+            api: "orders".into(),
+            scopes: ScopeSet::parse("read write").unwrap(),
+            exchange: false,
+            delegation: false,
+            may_act: None,
+            attributes: Default::default(),
+        };
+        let reg = Registry::new(1, vec![c.clone()], vec![api], vec![link]);
+        let rec = RefreshRecord {
+            grant_id: "g".into(),
+            client_id: "app".into(),
+            subject: "u".into(),
+            scope: ScopeSet::parse("openid read write").unwrap(),
+            api: Some("orders".into()),
+            auth_time: 0,
+            amr: vec![],
+            acr: None,
+            sid: None,
+            issued_at: 0,
+            expires_at: 100,
+            medmij: None,
+        };
+        let both = ScopeSet::parse("read write").unwrap();
+        let read = ScopeSet::parse("read").unwrap();
+        let all = refresh_scope(&reg, &c, &rec, None, Some(&both)).unwrap();
+        assert_eq!(all.access, rec.scope);
+        let narrowed = refresh_scope(&reg, &c, &rec, None, Some(&read)).unwrap();
+        assert_eq!(narrowed.access, ScopeSet::parse("openid read").unwrap());
+        assert_eq!(narrowed.kept, narrowed.access);
+        let write = ScopeSet::parse("write").unwrap();
+        assert_eq!(
+            refresh_scope(&reg, &c, &rec, Some(&write), Some(&read))
+                .unwrap_err()
+                .code
+                .as_str(),
+            "invalid_scope"
+        );
+        for gone in [
+            refresh_scope(&reg, &c, &rec, None, None),
+            refresh_scope(
+                &Registry::new(1, vec![c.clone()], vec![], vec![]),
+                &c,
+                &rec,
+                None,
+                Some(&both),
+            ),
+        ] {
+            assert_eq!(gone.unwrap_err().code.as_str(), "invalid_grant");
+        }
     }
 }

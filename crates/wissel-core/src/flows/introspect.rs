@@ -5,16 +5,12 @@ use serde_json::{Map, Value, json};
 use crate::model::{AccessToken, Principal, Registry};
 
 /// True when the caller may learn that the token is active: the API it is for, or the client it
-/// was issued to (for a token without an API, the one and the same). Everyone else is told `{"active": false}`. A token whose client or API has since
-/// been disabled or removed is no longer active for anyone.
-pub fn may_see(caller: &Principal, token: &AccessToken, registry: &Registry) -> bool {
-    // A code-flow token that names no API is for its client itself (`aud` = the client id).
-    let for_itself = token.api == token.client_id;
-    let live = registry
-        .client(&token.client_id)
-        .is_some_and(|c| !c.disabled)
-        && (for_itself || registry.api(&token.api).is_some_and(|a| !a.disabled));
-    live && match caller {
+/// was issued to (for a token without an API, the one and the same). Everyone else is told
+/// `{"active": false}`. Whether the token still stands at all (its client, API, link and user
+/// under today's policy) is decided before, for every endpoint alike, by
+/// [`crate::flows::standing::token_stands`].
+pub fn may_see(caller: &Principal, token: &AccessToken) -> bool {
+    match caller {
         Principal::Api(api) => api.id == token.api,
         Principal::Client(client) => client.id == token.client_id,
     }

@@ -7,4 +7,5 @@ pub mod code;
 pub mod exchange;
 pub mod introspect;
 pub mod revoke;
+pub mod standing;
 pub mod target;

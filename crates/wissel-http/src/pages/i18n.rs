@@ -261,6 +261,10 @@ pub struct Texts {
     pub consents_empty: &'static str,
     /// Label before a consent's scopes.
     pub access_to: &'static str,
+    /// Label before the API a consent is for.
+    pub for_api: &'static str,
+    /// Said of a remembered consent under which nothing is granted now.
+    pub consent_unused: &'static str,
     /// When a consent was given.
     pub granted: &'static str,
     /// When a consent expires.
@@ -379,6 +383,9 @@ pub static EN: Texts = Texts {
     consents_heading: "Applications with access",
     consents_empty: "No application has access to your account.",
     access_to: "Access to",
+    for_api: "At",
+    consent_unused: "Remembered, but nothing is granted under it now: the application has no \
+                     access until you sign in to it again.",
     granted: "Granted",
     expires: "Expires",
     withdraw: "Withdraw",
@@ -471,6 +478,9 @@ pub static NL: Texts = Texts {
     consents_heading: "Toepassingen met toegang",
     consents_empty: "Geen enkele toepassing heeft toegang tot uw account.",
     access_to: "Toegang tot",
+    for_api: "Bij",
+    consent_unused: "Onthouden, maar er is nu niets onder toegestaan: de toepassing heeft geen \
+                     toegang tot u er weer bij inlogt.",
     granted: "Toegestaan op",
     expires: "Verloopt op",
     withdraw: "Intrekken",

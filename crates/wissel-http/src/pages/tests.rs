@@ -532,6 +532,9 @@ fn account_view(locale: Locale, notice: Option<AccountNotice>) -> AccountView<'s
         consents: vec![ConsentRow {
             client_id: "photos",
             client_name: "Photo <App>",
+            api: Some("albums-api"),
+            api_name: Some("Albums <API>"),
+            in_use: false,
             scopes: vec![ScopeLine {
                 scope: "profile",
                 description: "",
@@ -576,6 +579,11 @@ async fn account_renders_in_both_locales() {
         assert!(html.contains("action=\"/account/consents/revoke\""));
         assert!(html.contains("name=\"client_id\" value=\"photos\""));
         assert!(html.contains("Photo &#60;App&#62;"));
+        // The API the consent is for, posted back with the client; a consent with nothing
+        // granted under it is marked.
+        assert!(html.contains("Albums &#60;API&#62;"));
+        assert!(html.contains("name=\"api\" value=\"albums-api\""));
+        assert!(html.contains(t.consent_unused));
         assert!(html.contains(t.scope_profile));
         assert!(html.contains("2026-04-02"));
         assert!(html.contains(t.withdraw));

@@ -345,6 +345,13 @@ pub struct ConsentRow<'a> {
     pub client_id: &'a str,
     /// The client's display name.
     pub client_name: &'a str,
+    /// The API the consent is for (posted back with the client), when the request named one.
+    pub api: Option<&'a str>,
+    /// The API's display name.
+    pub api_name: Option<&'a str>,
+    /// True when a live grant still stands under the consent; false when its grants were
+    /// revoked (a replayed code, a reused refresh token, policy) or have ended.
+    pub in_use: bool,
     /// The granted scopes.
     pub scopes: Vec<ScopeLine<'a>>,
     /// When the consent was given, formatted.

@@ -1,6 +1,6 @@
-//! The account page: a logged-in user's consents and sessions, each revocable. Withdrawing a
-//! consent revokes every grant the client holds from the user (its refresh tokens and access
-//! tokens); ending a session ends it everywhere.
+//! The account page: a logged-in user's consents (per client and API) and sessions, each
+//! revocable. Withdrawing a consent revokes every grant the client holds from the user for that
+//! API (its refresh tokens and access tokens); ending a session ends it everywhere.
 
 use axum::Extension;
 use axum::body::Body;
@@ -83,6 +83,13 @@ async fn page(
     let consents = state.store().consents_of(&user.subject, now).await?;
     let sessions = state.store().sessions_of(&user.subject, now).await?;
     let (csrf, new) = browser::csrf_for_page(state, headers);
+    // Which consents still have something granted under them (item 14 of issue 10): a consent
+    // whose grants were all revoked or ended is marked, not hidden, since it still spares the
+    // client a consent page.
+    let grants = state
+        .store()
+        .live_grants(&user.subject, None, None, now)
+        .await?;
     let rows: Vec<ConsentRow<'_>> = consents
         .iter()
         .map(|c| ConsentRow {
@@ -90,6 +97,14 @@ async fn page(
             client_name: registry
                 .client(&c.client_id)
                 .map_or(c.client_id.as_str(), |cl| cl.name.as_str()),
+            api: c.api.as_deref(),
+            api_name: c
+                .api
+                .as_deref()
+                .map(|a| registry.api(a).map_or(a, |api| api.name.as_str())),
+            in_use: grants
+                .iter()
+                .any(|g| g.client_id == c.client_id && g.api == c.api),
             scopes: c
                 .scopes
                 .iter()
@@ -339,16 +354,19 @@ pub(super) async fn revoke_consent(
             &rid.0,
         );
     };
+    let api = form.one("api");
     let result: Result<(), InternalError> = async {
         state
             .store()
-            .delete_consent(&user.subject, client_id)
+            .delete_consent(&user.subject, client_id, api)
             .await?;
         let now = state.now();
         for g in state
             .store()
             .live_grants(&user.subject, Some(client_id), None, now)
             .await?
+            .into_iter()
+            .filter(|g| g.api.as_deref() == api)
         {
             state.revoke_client_grant(&g.id, &g.client_id).await?;
         }
@@ -357,7 +375,7 @@ pub(super) async fn revoke_consent(
             outcome: "success".into(),
             actor: None,
             client: Some(client_id.to_owned()),
-            api: None,
+            api: api.map(str::to_owned),
             subject: Some(user.subject.clone()),
             grant: None,
             jti: None,

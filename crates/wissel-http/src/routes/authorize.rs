@@ -229,7 +229,7 @@ pub(super) async fn proceed(
     if client.require_consent {
         let remembered = state
             .store()
-            .get_consent(&user.subject, &client.id, now)
+            .get_consent(&user.subject, &client.id, request.api.as_deref(), now)
             .await?;
         if request.prompt.consent || !consent_covers(remembered.as_ref(), &scopes) {
             if request.prompt.none {
@@ -858,10 +858,10 @@ async fn consent(
     if !state.store().take_interaction(&i.id).await? {
         return Ok(expired_page(state, headers, rid));
     }
-    // Remember what was consented to, with what is still remembered for this client.
+    // Remember what was consented to, with what is still remembered for this client and API.
     let remembered = state
         .store()
-        .get_consent(&user.subject, &client.id, now)
+        .get_consent(&user.subject, &client.id, request.api.as_deref(), now)
         .await?
         .map(|c| c.scopes)
         .unwrap_or_default();
@@ -870,6 +870,7 @@ async fn consent(
         .put_consent(&Consent {
             subject: user.subject.clone(),
             client_id: client.id.clone(),
+            api: request.api.clone(),
             scopes: remembered.union(&scopes),
             granted_at: now,
             expires_at: now.saturating_add(client.lifetimes.consent),

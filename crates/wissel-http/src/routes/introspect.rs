@@ -66,7 +66,7 @@ async fn handle(call: Call<'_>) -> Result<Response, HttpError> {
         .await
         .map_err(OAuthError::from)?;
     let registry = state.registry();
-    let visible = resolved.filter(|r| may_see(&caller, &r.token, &registry));
+    let visible = resolved.filter(|r| may_see(&caller, &r.token));
     let mut members = match &visible {
         Some(r) => active_response(&state.settings().issuer, &r.token, &registry),
         None => inactive_response(),

@@ -330,7 +330,7 @@ async fn refresh(
     };
     let grant = state.store().get_grant(&rec.grant_id).await?;
     let user = state.store().user_by_subject(&rec.subject).await?;
-    check_refresh(&rec, grant.as_ref(), user.as_ref(), client, None, now)?;
+    check_refresh(&rec, grant.as_ref(), user.as_ref(), client, now)?;
     let Some(grant) = grant else {
         return Err(OAuthError::invalid_grant("the grant is gone").into());
     };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use serde_json::{Value, json};
-use wissel_core::flows::code::{self, check_code, check_refresh, issues_refresh};
+use wissel_core::flows::code::{self, check_code, check_refresh, issues_refresh, refresh_scope};
 use wissel_core::grant::{CodeOutcome, CodeRecord, RefreshRecord, RotateOutcome};
 use wissel_core::model::{AccessToken, Client, Digest, User};
 use wissel_core::ports::AuditEvent;
@@ -75,8 +75,16 @@ pub(super) async fn spend_code(
             Err(OAuthError::invalid_grant("unknown, expired or revoked code").into())
         }
         CodeOutcome::Replayed { grant_id } => {
-            let lifetime = code::longest_access_lifetime(&state.registry(), client);
-            state.revoke_grant(&grant_id, lifetime).await?;
+            // Remembered as long as the tokens of the grant's own client can live: the one
+            // presenting the replay may be another client with shorter-lived tokens.
+            let owner = state
+                .store()
+                .get_grant(&grant_id)
+                .await?
+                .map(|g| g.client_id);
+            state
+                .revoke_client_grant(&grant_id, owner.as_deref().unwrap_or(&client.id))
+                .await?;
             audit(
                 state,
                 "code_replayed",
@@ -254,32 +262,44 @@ pub(super) async fn refresh(
     let now = state.now();
     let grant = state.store().get_grant(&rec.grant_id).await?;
     let user = active_user(state, &rec.subject).await?;
-    let scope = check_refresh(
-        &rec,
-        grant.as_ref(),
-        user.as_ref(),
-        client,
-        requested.as_ref(),
-        now,
-    )?;
+    check_refresh(&rec, grant.as_ref(), user.as_ref(), client, now)?;
     let (Some(grant), Some(user)) = (grant, user) else {
         return Err(OAuthError::invalid_grant("the grant is gone").into());
     };
+    // Today's policy, not the family's: the link, the API and the user's authorizations as they
+    // are now (DESIGN.md §2).
+    let authorized = match rec.api.as_deref() {
+        Some(api) => {
+            state
+                .store()
+                .authorized_scopes(&user.username, &user.groups, api)
+                .await?
+        }
+        None => None,
+    };
+    let registry = state.registry();
+    let scope = refresh_scope(
+        &registry,
+        client,
+        &rec,
+        requested.as_ref(),
+        authorized.as_ref(),
+    )?;
     let next = RefreshRecord {
+        scope: scope.kept,
         issued_at: now,
         expires_at: now
             .saturating_add(client.lifetimes.refresh_idle)
             .min(grant.expires_at),
         ..rec.clone()
     };
-    let registry = state.registry();
     let access = code::user_access_token(
         &registry,
         client,
         &rec.grant_id,
         &rec.subject,
         rec.api.as_deref(),
-        scope,
+        scope.access,
         secret::generate_id(),
         now,
     )?;

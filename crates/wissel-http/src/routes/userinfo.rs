@@ -140,6 +140,16 @@ pub(super) async fn userinfo(
             "the access token was not granted the openid scope",
         );
     }
+    // UserInfo is the client's own resource: a token whose audience is an API (a resource
+    // indicator, token exchange, client credentials) is for that API, whatever its scope.
+    if t.api != t.client_id {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is for an API, not for UserInfo: present the token the client \
+             received for itself",
+        );
+    }
     let user = match state.store().user_by_subject(&t.subject).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {

@@ -9,6 +9,7 @@ mod browser;
 mod code_flow;
 mod exchange;
 mod medmij;
+mod policy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -78,7 +78,9 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// A human-readable description (`error_description`); never contains secrets.
     pub description: Cow<'static, str>,
-    /// For `server_error`: the cause, for the log only.
+    /// For the log only, never shown: the cause of a `server_error`, or what a client error must
+    /// not tell the client (why a token was refused, when saying it would reveal what the token
+    /// is to someone else).
     pub internal: Option<String>,
 }
 
@@ -114,6 +116,11 @@ impl OAuthError {
     /// `unauthorized_client`.
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    /// The same error, with `cause` for the log (see [`OAuthError::internal`]).
+    pub fn logged_as(mut self, cause: impl Into<String>) -> Self {
+        self.internal = Some(cause.into());
+        self
     }
     /// `server_error` with an internal cause that is logged, not returned.
     pub fn server_error(cause: impl fmt::Display) -> Self {

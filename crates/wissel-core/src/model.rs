@@ -38,6 +38,56 @@ impl ClientAuthMethod {
     }
 }
 
+/// Which `aud` values a client assertion (`private_key_jwt`, RFC 7523) may carry.
+/// draft-ietf-oauth-rfc7523bis closes audience injection by accepting only the issuer identifier
+/// as the sole audience; the endpoint URLs of RFC 7523 stay available per client, for clients
+/// that cannot yet send the issuer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionAudience {
+    /// `aud` is the issuer, as the only value (the default).
+    #[default]
+    Issuer,
+    /// `aud` names the issuer, the token endpoint or the endpoint the assertion is sent to,
+    /// possibly among other values (RFC 7523 §3 as first written).
+    IssuerOrEndpoint,
+}
+
+impl AssertionAudience {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issuer => "issuer",
+            Self::IssuerOrEndpoint => "issuer_or_endpoint",
+        }
+    }
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What kind of application a client is (OpenID Connect Dynamic Client Registration §2
+/// `application_type`): a native app may use any port on a loopback redirect URI (RFC 8252
+/// §7.3), a web application may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// A web application: its redirect URIs match exactly.
+    Web,
+    /// A native app on the user's device: an `http` loopback IP literal matches on any port.
+    Native,
+}
+
+impl ApplicationType {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+}
+
 /// The rule set applied to a client (DESIGN.md §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +247,9 @@ pub struct Credentials {
     /// The one algorithm its assertions may use (`private_key_jwt`).
     #[serde(default)]
     pub assertion_alg: SigningAlg,
+    /// The audiences its assertions may name (`private_key_jwt`).
+    #[serde(default, skip_serializing_if = "AssertionAudience::is_default")]
+    pub assertion_audience: AssertionAudience,
     /// The DNS name its certificate must carry as a subject alternative name
     /// (`tls_client_auth`, RFC 8705 §2.1.2 `tls_client_auth_san_dns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +297,10 @@ pub struct Client {
     /// Lifetimes of what the code flow issues to it.
     #[serde(default)]
     pub lifetimes: Lifetimes,
+    /// `native` or `web`; `None` means native for a public client, web otherwise
+    /// ([`Client::application_type`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<ApplicationType>,
 }
 
 impl Client {
@@ -271,11 +328,21 @@ impl Client {
             refresh_tokens: false,
             require_consent: true,
             lifetimes: Lifetimes::default(),
+            application_type: None,
         }
     }
     /// A public client (RFC 6749 §2.1): it cannot authenticate.
     pub fn is_public(&self) -> bool {
         self.credentials.method == ClientAuthMethod::None
+    }
+    /// What kind of application it is: as registered, else native for a public client (an app
+    /// on the user's device cannot keep a secret) and web for a confidential one.
+    pub fn application_type(&self) -> ApplicationType {
+        self.application_type.unwrap_or(if self.is_public() {
+            ApplicationType::Native
+        } else {
+            ApplicationType::Web
+        })
     }
     /// True when it may use the grant.
     pub fn allows(&self, grant: GrantType) -> bool {

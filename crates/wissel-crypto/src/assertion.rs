@@ -1,11 +1,12 @@
 //! Client assertions (RFC 7523 §3, `private_key_jwt`): signature with the client's registered
-//! key and algorithm only, `iss` = `sub` = client id, `aud` naming us, a short `exp`, and a `jti`
-//! that the caller records for single use.
+//! key and algorithm only, `iss` = `sub` = client id, `aud` the issuer as its only value
+//! (draft-ietf-oauth-rfc7523bis; the endpoint URLs only for a client registered for them), a
+//! short `exp`, and a `jti` that the caller records for single use.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
-use wissel_core::model::SigningAlg;
+use wissel_core::model::{AssertionAudience, SigningAlg};
 
 use crate::keyring::signature_only;
 
@@ -19,8 +20,13 @@ pub const LEEWAY: i64 = 30;
 pub struct AssertionCheck<'a> {
     /// The client id it must be issued by and about.
     pub client_id: &'a str,
-    /// Acceptable audiences: the issuer and the endpoint URL.
-    pub audiences: &'a [&'a str],
+    /// The issuer identifier: the one audience every assertion may name.
+    pub issuer: &'a str,
+    /// The endpoint URLs a client registered with [`AssertionAudience::IssuerOrEndpoint`] may
+    /// name instead (the token endpoint, the endpoint the assertion was sent to).
+    pub endpoints: &'a [&'a str],
+    /// Which audiences the client's assertions may name.
+    pub audience: AssertionAudience,
     /// The one algorithm registered for the client.
     pub alg: SigningAlg,
     /// Now, from the `Clock`.
@@ -88,14 +94,7 @@ pub fn verify_assertion(
     {
         return Err("client_assertion iss and sub must both be the client_id");
     }
-    let aud_ok = match &claims.aud {
-        Some(Audience::One(a)) => check.audiences.contains(&a.as_str()),
-        Some(Audience::Many(v)) => v.iter().any(|a| check.audiences.contains(&a.as_str())),
-        None => false,
-    };
-    if !aud_ok {
-        return Err("client_assertion aud must be the issuer or the endpoint URL");
-    }
+    audience_ok(claims.aud.as_ref(), &check)?;
     let exp = claims.exp.ok_or("client_assertion has no exp")?;
     if exp <= check.now {
         return Err("client_assertion has expired");
@@ -117,4 +116,104 @@ pub fn verify_assertion(
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or("client_assertion needs a jti")?;
     Ok(VerifiedAssertion { jti, exp })
+}
+
+/// The `aud` rule of the client's registration. With [`AssertionAudience::Issuer`] the issuer
+/// must be the only audience: an assertion that names other parties too could have been made
+/// for them and replayed here (audience injection, draft-ietf-oauth-rfc7523bis).
+fn audience_ok(aud: Option<&Audience>, check: &AssertionCheck<'_>) -> Result<(), &'static str> {
+    let values: &[String] = match aud {
+        Some(Audience::One(a)) => std::slice::from_ref(a),
+        Some(Audience::Many(v)) => v,
+        None => &[],
+    };
+    match check.audience {
+        AssertionAudience::Issuer => match values {
+            [only] if only == check.issuer => Ok(()),
+            _ => Err("client_assertion aud must be the issuer, and only the issuer"),
+        },
+        AssertionAudience::IssuerOrEndpoint => {
+            let ours = |a: &String| a == check.issuer || check.endpoints.contains(&a.as_str());
+            if values.iter().any(ours) {
+                Ok(())
+            } else {
+                Err("client_assertion aud must name the issuer or the endpoint URL")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::SigningKey;
+    use crate::keys::generate;
+    use serde_json::{Value, json};
+
+    const ISSUER: &str = "https://id.example";
+    const TOKEN: &str = "https://id.example/token";
+
+    fn check(audience: AssertionAudience) -> AssertionCheck<'static> {
+        AssertionCheck {
+            client_id: "c",
+            issuer: ISSUER,
+            endpoints: &[TOKEN],
+            audience,
+            alg: SigningAlg::ES256,
+            now: 1_000,
+        }
+    }
+
+    /// Signs an assertion of client `c` with `aud`; returns it and the client's key set.
+    fn signed(aud: Value) -> (String, JwkSet) {
+        let g = generate(SigningAlg::ES256, "k").unwrap();
+        let key = SigningKey::from_pkcs8("k", SigningAlg::ES256, &g.pkcs8).unwrap();
+        let claims = json!({"iss": "c", "sub": "c", "aud": aud, "exp": 1_060, "jti": "j"});
+        let jwks = serde_json::from_value(json!({"keys": [g.public_jwk]})).unwrap();
+        (key.sign("JWT", &claims).unwrap(), jwks)
+    }
+
+    #[test]
+    fn the_issuer_is_the_only_audience_by_default() {
+        for aud in [json!(ISSUER), json!([ISSUER])] {
+            let (a, jwks) = signed(aud.clone());
+            assert!(
+                verify_assertion(&a, &jwks, check(AssertionAudience::Issuer)).is_ok(),
+                "{aud}"
+            );
+        }
+        for aud in [
+            json!(TOKEN),
+            json!([TOKEN]),
+            json!([ISSUER, "https://rp.example"]),
+            json!([TOKEN, ISSUER]),
+            json!([ISSUER, ISSUER]),
+            json!("https://id.example/"),
+            json!([]),
+        ] {
+            let (a, jwks) = signed(aud.clone());
+            assert_eq!(
+                verify_assertion(&a, &jwks, check(AssertionAudience::Issuer)),
+                Err("client_assertion aud must be the issuer, and only the issuer"),
+                "{aud}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_endpoints_only_for_a_client_registered_for_them() {
+        for aud in [
+            json!(ISSUER),
+            json!(TOKEN),
+            json!([TOKEN, "https://rp.example"]),
+        ] {
+            let (a, jwks) = signed(aud.clone());
+            assert!(
+                verify_assertion(&a, &jwks, check(AssertionAudience::IssuerOrEndpoint)).is_ok(),
+                "{aud}"
+            );
+        }
+        let (a, jwks) = signed(json!("https://rp.example"));
+        assert!(verify_assertion(&a, &jwks, check(AssertionAudience::IssuerOrEndpoint)).is_err());
+    }
 }

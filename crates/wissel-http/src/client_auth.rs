@@ -191,7 +191,8 @@ fn credentials_of(p: &Principal) -> Option<&Credentials> {
 const NO_SECRET: Digest = Digest([0; 32]);
 
 /// Authenticates the caller of an endpoint (`endpoint_url` is an acceptable assertion audience
-/// besides the issuer; `cert` is the connection's client certificate, if any).
+/// for a client registered with `assertion_audience = "issuer_or_endpoint"`; the issuer always
+/// is; `cert` is the connection's client certificate, if any).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -261,18 +262,15 @@ pub async fn authenticate(
                 return Err(fail(false, "client is not registered for private_key_jwt"));
             }
             let jwks = client_jwks(state, creds).await?;
-            let issuer = state.settings().issuer.as_str();
-            let audiences = [
-                issuer,
-                endpoint_url,
-                &state.settings().endpoint(crate::routes::TOKEN_PATH),
-            ];
+            let token_endpoint = state.settings().endpoint(crate::routes::TOKEN_PATH);
             let checked = verify_assertion(
                 assertion,
                 &jwks,
                 AssertionCheck {
                     client_id: &claimed,
-                    audiences: &audiences,
+                    issuer: &state.settings().issuer,
+                    endpoints: &[endpoint_url, &token_endpoint],
+                    audience: creds.assertion_audience,
                     alg: creds.assertion_alg,
                     now: state.now(),
                 },
@@ -331,31 +329,11 @@ async fn client_jwks(state: &AppState, creds: &Credentials) -> Result<Arc<JwkSet
         .jwks_uri
         .as_deref()
         .ok_or_else(|| fail(false, "the client has no keys registered"))?;
-    if let Some(set) = state.jwks_cache().get(uri) {
-        return Ok(set);
-    }
-    let fetched = async {
-        let resp = state
-            .http()
-            .get(uri)
-            .send()
-            .await
-            .ok()?
-            .error_for_status()
-            .ok()?;
-        if resp.content_length().is_some_and(|n| n > 256 * 1024) {
-            return None;
-        }
-        resp.json::<JwkSet>().await.ok()
-    }
-    .await
-    .ok_or_else(|| {
-        tracing::warn!(jwks_uri = uri, "fetching a client's jwks_uri failed");
-        fail(false, "the client's jwks_uri could not be fetched")
-    })?;
-    let set = Arc::new(fetched);
-    state.jwks_cache().insert(uri.to_owned(), set.clone());
-    Ok(set)
+    state
+        .client_jwks()
+        .get(uri, state.now())
+        .await
+        .map_err(|_| fail(false, "the client's jwks_uri could not be fetched"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod client_auth;
 pub mod error;
+pub mod fetch;
 pub mod form;
 pub mod keys;
 pub mod medmij;

@@ -20,7 +20,8 @@ pub struct Outcome {
     pub grant_type: Option<&'static str>,
     /// The OAuth error code, when the request failed.
     pub error: Option<&'static str>,
-    /// An internal cause, logged and never shown.
+    /// An internal cause (a server error's, or a refusal's reason the client is not told),
+    /// logged and never shown.
     pub internal: Option<String>,
 }
 
@@ -88,8 +89,11 @@ pub async fn track(State(_state): State<AppState>, mut req: Request, next: Next)
         .record(elapsed.as_secs_f64());
     let client = outcome.client.as_deref().unwrap_or("");
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    if let Some(cause) = outcome.internal {
+    if let Some(cause) = outcome.internal.as_deref().filter(|_| status >= 500) {
         tracing::error!(request_id, %method, endpoint, status, client, grant_type, error, latency_us, cause, "request failed");
+    } else if let Some(cause) = outcome.internal {
+        // A refusal whose reason the client is not told (token exchange): the log keeps it.
+        tracing::info!(request_id, %method, endpoint, status, client, grant_type, error, latency_us, cause, "request refused");
     } else if status >= 400 {
         tracing::info!(request_id, %method, endpoint, status, client, grant_type, error, latency_us, "request refused");
     } else {

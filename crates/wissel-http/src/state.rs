@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::jwk::JwkSet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use wissel_core::InternalError;
 use wissel_core::flows::exchange::UserAccess;
@@ -172,7 +171,7 @@ struct Inner {
     keys: RwLock<Arc<KeyRing>>,
     revoked: RevokedSet,
     token_cache: moka::sync::Cache<Digest, Arc<AccessToken>>,
-    jwks_cache: moka::sync::Cache<String, Arc<JwkSet>>,
+    client_jwks: crate::fetch::ClientJwks,
     http: reqwest::Client,
     metrics: Option<PrometheusHandle>,
     hash_permits: tokio::sync::Semaphore,
@@ -216,10 +215,7 @@ impl AppState {
             .max_capacity(settings.token_cache_capacity)
             .time_to_live(Duration::from_secs(300))
             .build();
-        let jwks_cache = moka::sync::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(settings.jwks_uri_ttl)
-            .build();
+        let client_jwks = crate::fetch::ClientJwks::new(http.clone(), settings.jwks_uri_ttl);
         // Verified against when the username is unknown, so that the answer takes as long.
         let dummy_hash = tokio::task::spawn_blocking(|| {
             wissel_crypto::password::hash_password("wissel: no such user")
@@ -244,7 +240,7 @@ impl AppState {
             keys: RwLock::new(Arc::new(ring)),
             revoked: RevokedSet::default(),
             token_cache,
-            jwks_cache,
+            client_jwks,
             http,
             metrics,
             hash_permits,
@@ -328,13 +324,13 @@ impl AppState {
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.0.metrics.as_ref()
     }
-    /// The HTTP client for fetching client JWK Sets.
+    /// The HTTP client for outbound requests (a 5 s timeout, no redirects).
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.0.http
     }
-    /// Fetched `jwks_uri` documents.
-    pub(crate) fn jwks_cache(&self) -> &moka::sync::Cache<String, Arc<JwkSet>> {
-        &self.0.jwks_cache
+    /// Clients' JWK Sets fetched from their `jwks_uri`.
+    pub(crate) fn client_jwks(&self) -> &crate::fetch::ClientJwks {
+        &self.0.client_jwks
     }
     /// Verified tokens by digest.
     pub(crate) fn token_cache(&self) -> &moka::sync::Cache<Digest, Arc<AccessToken>> {

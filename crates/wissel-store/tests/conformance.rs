@@ -109,6 +109,7 @@ fn creds() -> Credentials {
         jwks: None,
         jwks_uri: None,
         assertion_alg: SigningAlg::ES256,
+        assertion_audience: Default::default(),
         tls_client_auth_san_dns: None,
     }
 }
@@ -129,6 +130,7 @@ fn client(id: &str) -> Client {
         refresh_tokens: false,
         require_consent: true,
         lifetimes: Lifetimes::default(),
+        application_type: None,
     }
 }
 

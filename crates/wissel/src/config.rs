@@ -15,8 +15,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use wissel_core::model::{
-    Api, Authorization, Client, ClientAuthMethod, Credentials, Digest, GrantType, Grantee,
-    Lifetimes, Link, OIDC_SCOPES, PkceRule, Profile, SigningAlg, TokenFormat, default_oidc_scopes,
+    Api, ApplicationType, AssertionAudience, Authorization, Client, ClientAuthMethod, Credentials,
+    Digest, GrantType, Grantee, Lifetimes, Link, OIDC_SCOPES, PkceRule, Profile, SigningAlg,
+    TokenFormat, default_oidc_scopes,
 };
 use wissel_core::scope::{ScopeSet, is_scope_token};
 use wissel_crypto::rotation::RotationPolicy;
@@ -238,7 +239,9 @@ struct RawParty {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     assertion_alg: Option<String>,
+    assertion_audience: Option<String>,
     tls_client_auth_san_dns: Option<String>,
+    application_type: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -272,6 +275,7 @@ struct RawApi {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     assertion_alg: Option<String>,
+    assertion_audience: Option<String>,
     tls_client_auth_san_dns: Option<String>,
     #[serde(default)]
     scopes: BTreeMap<String, String>,
@@ -707,6 +711,36 @@ where
     }
 }
 
+/// `assertion_audience` of a client or API: which `aud` its `private_key_jwt` assertions may
+/// carry (only with that method).
+fn assertion_audience(
+    p: &mut Problems<'_>,
+    key: &str,
+    raw: Option<&str>,
+    creds: &mut Option<Credentials>,
+) {
+    let Some(v) = raw else { return };
+    let field = format!("{key}.assertion_audience");
+    let Some(audience) = parse_enum(
+        p,
+        &field,
+        v,
+        &[
+            ("issuer", AssertionAudience::Issuer),
+            ("issuer_or_endpoint", AssertionAudience::IssuerOrEndpoint),
+        ],
+    ) else {
+        return;
+    };
+    if let Some(c) = creds {
+        if c.method == ClientAuthMethod::PrivateKeyJwt {
+            c.assertion_audience = audience;
+        } else {
+            p.add(field, "is for private_key_jwt");
+        }
+    }
+}
+
 const AUTH_METHODS: &[(&str, ClientAuthMethod)] = &[
     ("client_secret_basic", ClientAuthMethod::ClientSecretBasic),
     ("client_secret_post", ClientAuthMethod::ClientSecretPost),
@@ -763,6 +797,7 @@ fn credentials(
         jwks: None,
         jwks_uri: None,
         assertion_alg: SigningAlg::ES256,
+        assertion_audience: Default::default(),
         tls_client_auth_san_dns: None,
     };
     match method {
@@ -1310,7 +1345,7 @@ fn validate(
                  Whitelist is one (see [medmij])",
             );
         }
-        let creds = credentials(
+        let mut creds = credentials(
             &mut p,
             &key,
             base,
@@ -1324,6 +1359,18 @@ fn validate(
             c.tls_client_auth_san_dns.as_deref(),
             mutual_tls,
         );
+        assertion_audience(&mut p, &key, c.assertion_audience.as_deref(), &mut creds);
+        let application_type = c.application_type.as_deref().and_then(|v| {
+            parse_enum(
+                &mut p,
+                &format!("{key}.application_type"),
+                v,
+                &[
+                    ("web", ApplicationType::Web),
+                    ("native", ApplicationType::Native),
+                ],
+            )
+        });
         let mut grant_types = Vec::new();
         for g in &c.grant_types {
             let name = if g == "token_exchange" {
@@ -1404,6 +1451,7 @@ fn validate(
                 jwks: None,
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
+                assertion_audience: Default::default(),
                 tls_client_auth_san_dns: None,
             }),
             redirect_uris: c.redirect_uris.clone(),
@@ -1415,6 +1463,7 @@ fn validate(
             id_token_alg,
             refresh_tokens: c.refresh_tokens,
             require_consent: c.require_consent.unwrap_or(true),
+            application_type,
             lifetimes: lifetimes(
                 &mut p,
                 &format!("{key}.lifetimes"),
@@ -1484,7 +1533,7 @@ fn validate(
             || a.secret_file.is_some()
             || a.jwks.is_some()
             || a.jwks_uri.is_some();
-        let creds = if declares_credentials {
+        let mut creds = if declares_credentials {
             credentials(
                 &mut p,
                 &key,
@@ -1502,6 +1551,7 @@ fn validate(
         } else {
             None
         };
+        assertion_audience(&mut p, &key, a.assertion_audience.as_deref(), &mut creds);
         if creds
             .as_ref()
             .is_some_and(|c| c.method == ClientAuthMethod::None)
@@ -1852,6 +1902,43 @@ scopes = ["r", "w"]
         let dir = std::env::temp_dir().join(format!("wissel-config-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn assertion_audience_and_application_type() {
+        let jwks = r#"jwks = { keys = [{ kty = "EC", crv = "P-256", x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", kid = "k" }] }"#;
+        let c = load_clients(&format!(
+            "[[clients]]\nid = \"a\"\nauth_method = \"private_key_jwt\"\n{jwks}\n\
+             [[clients]]\nid = \"b\"\nauth_method = \"private_key_jwt\"\n{jwks}\n\
+             assertion_audience = \"issuer_or_endpoint\"\napplication_type = \"native\"\n"
+        ))
+        .unwrap();
+        let (a, b) = (&c.declared.clients[0], &c.declared.clients[1]);
+        assert_eq!(a.credentials.assertion_audience, AssertionAudience::Issuer);
+        assert_eq!(a.application_type, None);
+        assert_eq!(a.application_type(), ApplicationType::Web);
+        assert_eq!(
+            b.credentials.assertion_audience,
+            AssertionAudience::IssuerOrEndpoint
+        );
+        assert_eq!(b.application_type(), ApplicationType::Native);
+        for (extra, expected) in [
+            (
+                "secret = \"0123456789abcdef0123456789abcdef\"\nassertion_audience = \"issuer_or_endpoint\"",
+                "clients[0].assertion_audience: is for private_key_jwt",
+            ),
+            (
+                "auth_method = \"private_key_jwt\"\njwks_uri = \"https://c.example/jwks\"\nassertion_audience = \"endpoint\"",
+                "clients[0].assertion_audience: \"endpoint\" is not one of issuer, issuer_or_endpoint",
+            ),
+            (
+                "secret = \"0123456789abcdef0123456789abcdef\"\napplication_type = \"desktop\"",
+                "clients[0].application_type: \"desktop\" is not one of web, native",
+            ),
+        ] {
+            let e = load_clients(&format!("[[clients]]\nid = \"c\"\n{extra}\n")).unwrap_err();
+            assert!(e.contains(expected), "{e}");
+        }
     }
 
     #[test]

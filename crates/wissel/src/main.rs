@@ -644,6 +644,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     jwks: None,
                     jwks_uri: None,
                     assertion_alg: SigningAlg::ES256,
+                    assertion_audience: Default::default(),
                     tls_client_auth_san_dns: None,
                 },
                 grants,

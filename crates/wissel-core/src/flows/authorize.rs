@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::grant::{AuthRequest, Consent, PkceMethod, Prompt, ResponseMode, Session};
-use crate::model::{Api, Client, GrantType, OIDC_SCOPES, PkceRule, Registry};
+use crate::model::{Api, ApplicationType, Client, GrantType, OIDC_SCOPES, PkceRule, Registry};
 use crate::scope::ScopeSet;
 use crate::{ErrorCode, OAuthError};
 
@@ -57,18 +57,22 @@ fn bad(reply: &ReplyTo, code: ErrorCode, d: impl Into<Cow<'static, str>>) -> Aut
     AuthorizeError::Redirect(reply.clone(), OAuthError::new(code, d))
 }
 
-/// True when `presented` is one of the client's registered redirect URIs: an exact string match,
-/// except that for an `http` loopback IP literal (RFC 8252 §7.3) any port is accepted.
-pub fn redirect_uri_matches(registered: &[String], presented: &str) -> bool {
+/// True when `presented` is one of the client's registered redirect URIs (or post-logout
+/// URIs): an exact string match, except that for a native app an `http` loopback IP literal
+/// matches on any port (RFC 8252 §7.3: the app listens on a port the system gives it). A web
+/// application gets no such leeway: any process on the user's machine can listen on another
+/// loopback port.
+pub fn redirect_uri_matches(registered: &[String], presented: &str, app: ApplicationType) -> bool {
     if presented.contains('#') || presented.len() > MAX_PARAM_LEN {
         return false;
     }
     registered.iter().any(|r| {
         r == presented
-            || match (loopback_parts(r), loopback_parts(presented)) {
-                (Some((h1, _, rest1)), Some((h2, _, rest2))) => h1 == h2 && rest1 == rest2,
-                _ => false,
-            }
+            || (app == ApplicationType::Native
+                && match (loopback_parts(r), loopback_parts(presented)) {
+                    (Some((h1, _, rest1)), Some((h2, _, rest2))) => h1 == h2 && rest1 == rest2,
+                    _ => false,
+                })
     })
 }
 
@@ -115,7 +119,11 @@ pub fn validate(
     }
     let given = params.one("redirect_uri");
     let redirect_uri = match given {
-        Some(uri) if redirect_uri_matches(&client.redirect_uris, uri) => uri.to_owned(),
+        Some(uri)
+            if redirect_uri_matches(&client.redirect_uris, uri, client.application_type()) =>
+        {
+            uri.to_owned()
+        }
         Some(_) => {
             return Err(page(
                 PageError::BadRedirectUri,
@@ -459,13 +467,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redirect_uris_match_exactly_except_loopback_ports() {
+    fn redirect_uris_match_exactly_except_loopback_ports_for_native_apps() {
         let reg = vec![
             "https://app.example/cb".to_owned(),
             "http://127.0.0.1/native".to_owned(),
             "http://[::1]:8000/v6?x=1".to_owned(),
         ];
-        assert!(redirect_uri_matches(&reg, "https://app.example/cb"));
+        assert!(redirect_uri_matches(&reg, "https://app.example/cb", NATIVE));
         for near_miss in [
             "https://app.example/cb/",
             "https://APP.example/cb",
@@ -478,11 +486,22 @@ mod tests {
             "https://app.example/c",
             "",
         ] {
-            assert!(!redirect_uri_matches(&reg, near_miss), "{near_miss}");
+            assert!(
+                !redirect_uri_matches(&reg, near_miss, NATIVE),
+                "{near_miss}"
+            );
         }
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:51234/native"));
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1/native"));
-        assert!(redirect_uri_matches(&reg, "http://[::1]:1/v6?x=1"));
+        assert!(redirect_uri_matches(
+            &reg,
+            "http://127.0.0.1:51234/native",
+            NATIVE
+        ));
+        assert!(redirect_uri_matches(
+            &reg,
+            "http://127.0.0.1/native",
+            NATIVE
+        ));
+        assert!(redirect_uri_matches(&reg, "http://[::1]:1/v6?x=1", NATIVE));
         for near_miss in [
             "http://127.0.0.1:5x/native",
             "http://127.0.0.1:51234/native/",
@@ -494,9 +513,64 @@ mod tests {
             "http://[::1]:1/v6",
             "http://127.0.0.1:123456/native",
         ] {
-            assert!(!redirect_uri_matches(&reg, near_miss), "{near_miss}");
+            assert!(
+                !redirect_uri_matches(&reg, near_miss, NATIVE),
+                "{near_miss}"
+            );
         }
     }
+
+    #[test]
+    fn a_web_application_gets_its_loopback_uri_exactly() {
+        let reg = vec![
+            "http://127.0.0.1/cb".to_owned(),
+            "http://[::1]:8000/v6".to_owned(),
+        ];
+        assert!(redirect_uri_matches(&reg, "http://127.0.0.1/cb", WEB));
+        assert!(redirect_uri_matches(&reg, "http://[::1]:8000/v6", WEB));
+        for other_port in [
+            "http://127.0.0.1:51234/cb",
+            "http://127.0.0.1:80/cb",
+            "http://[::1]:8001/v6",
+            "http://[::1]/v6",
+        ] {
+            assert!(
+                redirect_uri_matches(&reg, other_port, NATIVE),
+                "{other_port}"
+            );
+            assert!(!redirect_uri_matches(&reg, other_port, WEB), "{other_port}");
+        }
+    }
+
+    #[test]
+    fn public_clients_are_native_apps_unless_registered_otherwise() {
+        use crate::model::{ClientAuthMethod, Credentials, SigningAlg};
+        let mut c = Client::new(
+            "app",
+            "App",
+            Credentials {
+                method: ClientAuthMethod::ClientSecretBasic,
+                secret_sha256: None,
+                jwks: None,
+                jwks_uri: None,
+                assertion_alg: SigningAlg::ES256,
+                assertion_audience: Default::default(),
+                tls_client_auth_san_dns: None,
+            },
+            vec![GrantType::AuthorizationCode],
+        );
+        assert_eq!(c.application_type(), WEB, "a confidential client");
+        c.credentials.method = ClientAuthMethod::None;
+        assert_eq!(c.application_type(), NATIVE, "a public client");
+        c.application_type = Some(WEB);
+        assert_eq!(c.application_type(), WEB, "as registered");
+        c.credentials.method = ClientAuthMethod::ClientSecretBasic;
+        c.application_type = Some(NATIVE);
+        assert_eq!(c.application_type(), NATIVE, "as registered");
+    }
+
+    const NATIVE: ApplicationType = ApplicationType::Native;
+    const WEB: ApplicationType = ApplicationType::Web;
 
     struct P(Vec<(&'static str, String)>);
     impl Params for P {
@@ -529,6 +603,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             assertion_alg: SigningAlg::ES256,
+            assertion_audience: Default::default(),
             tls_client_auth_san_dns: None,
         };
         let mut web = Client::new(

@@ -111,6 +111,7 @@ mod tests {
                 jwks: None,
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
+                assertion_audience: Default::default(),
                 tls_client_auth_san_dns: None,
             },
             vec![GrantType::ClientCredentials],

@@ -2,8 +2,9 @@
 //! one to an API. The checks run in a fixed order, each with its own error (docs/token-exchange.md):
 //!
 //! 1. the client authenticates — `invalid_client` (the endpoint, before this module);
-//! 2. the subject token is active, ours, and issued to this client — `invalid_grant`
-//!    ([`check_subject`]; its type and shape — `invalid_request` — by [`check_token_type`]);
+//! 2. the subject token is active, ours, and issued to this client — `invalid_grant`, one
+//!    answer for every token that is not ([`unusable`], [`check_subject`]; its announced type —
+//!    `invalid_request` — by [`check_token_type`]);
 //! 3. the target API exists — `invalid_target` ([`target`]);
 //! 4. the API trusts the client for exchange — `unauthorized_client` ([`trust`]); an actor
 //!    token needs the link's delegation permission — `invalid_request` ([`check_actor`]);
@@ -58,9 +59,57 @@ pub fn check_token_type(param: &str, value: Option<&str>) -> Result<Announced, O
     }
 }
 
+/// Why a presented subject or actor token cannot be used. Only the log learns which: the client
+/// gets [`unusable`]'s one answer whatever the reason, so that exchange is no oracle for what a
+/// value is to someone else — a live refresh token, another client's access token (DESIGN.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Not an active access token of this server: unknown, malformed, forged, another issuer's,
+    /// expired or revoked.
+    NotActive,
+    /// One of this server's ID tokens.
+    IdToken,
+    /// One of this server's refresh tokens.
+    RefreshToken,
+    /// An active access token of this server, issued to another client.
+    OtherClient,
+}
+
+impl Unusable {
+    /// A name for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotActive => "not an active access token of this server",
+            Self::IdToken => "an ID token",
+            Self::RefreshToken => "a refresh token",
+            Self::OtherClient => "an access token issued to another client",
+        }
+    }
+}
+
+/// The one answer to a `param` (`subject_token`, `actor_token`) that is not an active access
+/// token issued to the caller, whatever it is instead; the reason goes to the log only. (The
+/// endpoint answers an actor token with `invalid_request`, RFC 8693 §2.2.2, with the same
+/// description.)
+pub fn unusable(param: &str, reason: Unusable) -> OAuthError {
+    OAuthError::invalid_grant(format!(
+        "{param} is not an active access token issued to this client"
+    ))
+    .logged_as(format!("{param} is {}", reason.as_str()))
+}
+
+/// An actor token's refusal: `invalid_request` (RFC 8693 §2.2.2), otherwise the same error.
+pub fn as_actor_refusal(error: OAuthError) -> OAuthError {
+    OAuthError {
+        code: crate::ErrorCode::InvalidRequest,
+        ..error
+    }
+}
+
 /// Check 2, its second half: the (active, ours, unrevoked) subject token was issued to this
 /// client — its `client_id` is the client, or its audience is the client itself or an API that
-/// acts as this client — and it may be exchanged further.
+/// acts as this client — and it may be exchanged further. Another client's token gets
+/// [`unusable`]'s answer, as an unknown value does.
 pub fn check_subject(
     registry: &Registry,
     client: &Client,
@@ -72,9 +121,7 @@ pub fn check_subject(
             .api(&subject.api)
             .is_some_and(|a| a.client_id.as_deref() == Some(client.id.as_str()));
     if !for_client {
-        return Err(OAuthError::invalid_grant(
-            "the subject token was not issued to this client",
-        ));
+        return Err(unusable("subject_token", Unusable::OtherClient));
     }
     if subject.derivation.chain.len() + 1 > MAX_CHAIN {
         return Err(OAuthError::invalid_grant(
@@ -148,9 +195,10 @@ pub fn check_actor(
 ) -> Result<Value, OAuthError> {
     may_delegate(link)?;
     if actor.client_id != client.id {
-        return Err(OAuthError::invalid_request(
-            "actor_token: the actor token was not issued to this client",
-        ));
+        return Err(as_actor_refusal(unusable(
+            "actor_token",
+            Unusable::OtherClient,
+        )));
     }
     if let Some(may_act) = &subject.derivation.may_act
         && may_act.get("sub").and_then(Value::as_str) != Some(actor.subject.as_str())

@@ -199,6 +199,7 @@ mod tests {
                 jwks_uri: None,
                 assertion_alg: SigningAlg::ES256,
                 tls_client_auth_san_dns: None,
+                assertion_audience: Default::default(),
             },
             vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
         );

@@ -117,26 +117,12 @@ impl Medmij {
                 Ok(bytes)
             }
             ListSource::Url(url) => {
-                let resp = self
-                    .fetch_client()
-                    .get(url.clone())
-                    .send()
+                crate::fetch::get_bounded(self.fetch_client().get(url.clone()), MAX_FETCH)
                     .await
-                    .map_err(|e| format!("fetching {url}: {e}"))?;
-                if !resp.status().is_success() {
-                    return Err(format!("fetching {url}: HTTP {}", resp.status()));
-                }
-                if resp.content_length().is_some_and(|n| n > MAX_FETCH as u64) {
-                    return Err(format!("{url} is too large"));
-                }
-                let bytes = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| format!("fetching {url}: {e}"))?;
-                if bytes.len() > MAX_FETCH {
-                    return Err(format!("{url} is too large"));
-                }
-                Ok(bytes.to_vec())
+                    .map_err(|e| match e {
+                        crate::fetch::FetchError::TooLarge(_) => format!("{url} is too large"),
+                        e => format!("fetching {url}: {e}"),
+                    })
             }
         }
     }

@@ -278,6 +278,7 @@ fn clients_of(lists: &Lists, settings: &MedmijSettings) -> HashMap<String, Arc<C
                     jwks: None,
                     jwks_uri: None,
                     assertion_alg: SigningAlg::ES256,
+                    assertion_audience: Default::default(),
                     tls_client_auth_san_dns: Some(c.hostname.clone()),
                 },
                 vec![GrantType::AuthorizationCode, GrantType::RefreshToken],

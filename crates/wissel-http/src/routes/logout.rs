@@ -86,10 +86,12 @@ fn check(state: &AppState, p: &ParamList) -> Result<Request_, &'static str> {
             let c = client
                 .as_ref()
                 .ok_or("post_logout_redirect_uri needs id_token_hint or client_id")?;
-            // The same matching as redirect URIs: exact, with any port for loopback IPs.
+            // The same matching as redirect URIs: exact, with any port for loopback IPs only
+            // for a native app.
             if !wissel_core::flows::authorize::redirect_uri_matches(
                 &c.post_logout_redirect_uris,
                 uri,
+                c.application_type(),
             ) {
                 return Err("post_logout_redirect_uri is not registered for this client");
             }

@@ -14,7 +14,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use wissel_core::flows::code::{check_code, check_refresh};
 use wissel_core::grant::{Grant, MedmijBinding, RefreshRecord};
-use wissel_core::model::{AccessToken, Client, Derivation, Digest, Profile, TokenFormat};
+use wissel_core::model::{
+    AccessToken, Client, Derivation, Digest, GrantType, Profile, TokenFormat,
+};
 use wissel_core::scope::ScopeSet;
 use wissel_core::{ErrorCode, OAuthError};
 use wissel_crypto::{pkce, secret};
@@ -217,19 +219,27 @@ async fn handle(
     if client.profile != Profile::Medmij {
         return Err(OAuthError::invalid_client("not a MedMij client").into());
     }
-    match form.require("grant_type")? {
-        "authorization_code" => {
-            outcome.grant_type = Some("authorization_code");
-            authorization_code(state, rid, m, form, &client, trace).await
-        }
-        "refresh_token" => {
-            outcome.grant_type = Some("refresh_token");
-            refresh(state, rid, m, form, &client).await
-        }
-        _ => Err(OAuthError::new(
+    // RFC 6749 §5.2: a grant wissel implements but this client may not use is
+    // `unauthorized_client`; only a grant wissel does not implement is `unsupported_grant_type`.
+    let grant = GrantType::parse(form.require("grant_type")?).ok_or_else(|| {
+        OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "a MedMij client uses authorization_code or refresh_token",
         )
+    })?;
+    outcome.grant_type = Some(grant.as_str());
+    match grant {
+        GrantType::AuthorizationCode if client.allows(grant) => {
+            authorization_code(state, rid, m, form, &client, trace).await
+        }
+        GrantType::RefreshToken if client.allows(grant) => {
+            refresh(state, rid, m, form, &client).await
+        }
+        _ => Err(OAuthError::unauthorized_client(format!(
+            "a MedMij client may not use the {} grant; it uses authorization_code or \
+             refresh_token",
+            grant.as_str()
+        ))
         .into()),
     }
 }

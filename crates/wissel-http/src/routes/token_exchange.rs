@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use serde_json::json;
-use wissel_core::flows::exchange::{self, Announced, Exchange};
+use wissel_core::flows::exchange::{self, Announced, Exchange, Unusable};
 use wissel_core::model::{AccessToken, Client, Digest};
 use wissel_core::ports::AuditEvent;
 use wissel_core::scope::ScopeSet;
@@ -133,7 +133,7 @@ async fn exchange(
                 .map_err(|e| match e {
                     // RFC 8693 §2.2.2: an unacceptable actor token is `invalid_request`.
                     HttpError::OAuth { error, basic } => HttpError::OAuth {
-                        error: OAuthError::invalid_request(error.description),
+                        error: exchange::as_actor_refusal(error),
                         basic,
                     },
                     other => other,
@@ -167,9 +167,9 @@ async fn exchange(
     Ok((issued.token, issued.issued_token_type, value))
 }
 
-/// Resolves a presented subject or actor token to an active access token of ours, or says
-/// precisely why not: an ID token or a refresh token is `invalid_request`; anything else that
-/// is not an active access token is `invalid_grant`.
+/// Resolves a presented subject or actor token to an active access token of ours. Anything else
+/// gets the one `invalid_grant` of [`exchange::unusable`], whatever it is: only the log says
+/// whether it was an ID token, a refresh token or nothing of ours.
 async fn resolve_presented(
     state: &AppState,
     param: &'static str,
@@ -189,29 +189,24 @@ async fn resolve_presented(
     {
         return Ok(r.token);
     }
-    // Only failures get here: telling an ID token or a refresh token apart costs nothing on
-    // the hot path.
-    if is_jwt {
+    // Only failures get here, and the reason goes to the log alone. Looking a non-JWT value up
+    // as a refresh token costs one indexed read whether it is one or not.
+    let reason = if is_jwt {
         if state
             .keys()
             .verify::<serde_json::Value>(value, ID_TOKEN_TYP)
             .is_some()
         {
-            return Err(OAuthError::invalid_request(format!(
-                "{param} is an ID token; exchange the access token"
-            ))
-            .into());
+            Unusable::IdToken
+        } else {
+            Unusable::NotActive
         }
     } else if is_refresh_token(state, value).await? {
-        return Err(OAuthError::invalid_request(format!(
-            "{param} is a refresh token; exchange the access token"
-        ))
-        .into());
-    }
-    Err(OAuthError::invalid_grant(format!(
-        "{param} is not an active access token issued by this server"
-    ))
-    .into())
+        Unusable::RefreshToken
+    } else {
+        Unusable::NotActive
+    };
+    Err(exchange::unusable(param, reason).into())
 }
 
 async fn is_refresh_token(state: &AppState, value: &str) -> Result<bool, InternalError> {

@@ -20,7 +20,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Node, WEBAPP_SECRET, http, node, notice};
+use super::{Node, WEBAPP_SECRET, http, notice, start_node_edited};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -457,8 +457,8 @@ async fn log_in_and_answer(
 #[tokio::test]
 async fn browser_login_consent_and_code() {
     browser_test("browser_login_consent_and_code", |c| async move {
-        let n = node().await;
         let rp = Rp::start().await?;
+        let n = node_for(&rp, false).await;
         let redirect = rp.url("/cb");
         c.goto(&authorize_url(&n, "webapp", &redirect, "st-login"))
             .await?;
@@ -567,8 +567,8 @@ async fn browser_login_consent_and_code() {
 #[tokio::test]
 async fn browser_consent_denied() {
     browser_test("browser_consent_denied", |c| async move {
-        let n = node().await;
         let rp = Rp::start().await?;
+        let n = node_for(&rp, false).await;
         let p = log_in_and_answer(
             &c,
             &n,
@@ -605,8 +605,8 @@ async fn browser_bad_redirect_uri_and_unknown_client() {
     browser_test(
         "browser_bad_redirect_uri_and_unknown_client",
         |c| async move {
-            let n = node().await;
             let rp = Rp::start().await?;
+            let n = node_for(&rp, false).await;
             for (client, redirect, kind) in [
                 ("webapp", "https://evil.example/cb", "bad_redirect_uri"),
                 ("no-such-client", rp.url("/cb").as_str(), "unknown_client"),
@@ -630,42 +630,37 @@ async fn browser_bad_redirect_uri_and_unknown_client() {
     .await;
 }
 
-/// A node like [`node`], except that `webapp` also has `bye` itself (with its port) among its
-/// post-logout redirect URIs.
-async fn node_registering_bye(bye: &str) -> Result<Node> {
-    use super::{TempDir, master, signer_key, unique};
-    let dir = std::env::temp_dir().join(unique("wissel_browser"));
-    std::fs::create_dir_all(&dir)?;
-    let storage = format!("sqlite://{}", dir.join("wissel.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let registered =
-        r#"post_logout_redirect_uris = ["https://webapp.example/bye", "http://127.0.0.1/bye"]"#;
-    let text = super::config_text(&base, &storage, &signer_key().1);
-    ensure!(
-        text.matches(registered).count() == 1,
-        "the test configuration no longer registers webapp's post-logout URIs as {registered}"
-    );
-    let text = text.replacen(
-        registered,
-        &format!(r#"post_logout_redirect_uris = ["https://webapp.example/bye", "{bye}"]"#),
-        1,
-    );
-    let config = wissel::config::Config::from_toml(&text, &dir)?;
-    let server = wissel::server::start_on(
-        &config,
-        listener,
-        master().1,
+/// A node like [`node`], except that `webapp` registers the relying party's own `/cb` and `/bye`,
+/// port included: a confidential web client's loopback URIs match exactly. With `native`,
+/// `webapp` is registered as a native app instead, and keeps `http://127.0.0.1/cb` and
+/// `http://127.0.0.1/bye`, which then match on any port (RFC 8252 §7.3).
+async fn node_for(rp: &Rp, native: bool) -> Node {
+    let (cb, bye) = (rp.url("/cb"), rp.url("/bye"));
+    start_node_edited(
+        None,
         std::sync::Arc::new(wissel_core::ports::SystemClock),
+        None,
+        false,
+        move |text| {
+            let uris = r#"redirect_uris = ["https://webapp.example/cb", "http://127.0.0.1/cb"]
+post_logout_redirect_uris = ["https://webapp.example/bye", "http://127.0.0.1/bye"]"#;
+            assert_eq!(
+                text.matches(uris).count(),
+                1,
+                "the test configuration no longer registers webapp's URIs as {uris}"
+            );
+            let registered = if native {
+                format!("application_type = \"native\"\n{uris}")
+            } else {
+                format!(
+                    "redirect_uris = [\"https://webapp.example/cb\", \"{cb}\"]\n\
+                     post_logout_redirect_uris = [\"https://webapp.example/bye\", \"{bye}\"]"
+                )
+            };
+            text.replacen(uris, &registered, 1)
+        },
     )
-    .await?;
-    Ok(Node {
-        server,
-        base,
-        storage,
-        ca_pem: None,
-        _dir: TempDir(dir),
-    })
+    .await
 }
 
 /// Logs in through the browser, then RP-initiated logout with a return to the relying party's
@@ -736,7 +731,7 @@ async fn logout_flow(c: &Client, n: &Node, rp: &Rp) -> Result<()> {
 async fn browser_logout() {
     browser_test("browser_logout", |c| async move {
         let rp = Rp::start().await?;
-        let n = node_registering_bye(&rp.url("/bye")).await?;
+        let n = node_for(&rp, false).await;
         logout_flow(&c, &n, &rp).await?;
         n.server.shutdown().await;
         Ok(())
@@ -745,12 +740,12 @@ async fn browser_logout() {
 }
 
 /// RP-initiated logout back to `http://127.0.0.1:<any port>/bye` when `http://127.0.0.1/bye` is
-/// registered: the loopback rule of RFC 8252 §7.3, as for redirect URIs.
+/// registered by a native app: the loopback rule of RFC 8252 §7.3, as for redirect URIs.
 #[tokio::test]
 async fn browser_logout_to_a_loopback_port() {
     browser_test("browser_logout_to_a_loopback_port", |c| async move {
-        let n = node().await;
         let rp = Rp::start().await?;
+        let n = node_for(&rp, true).await;
         logout_flow(&c, &n, &rp).await?;
         n.server.shutdown().await;
         Ok(())

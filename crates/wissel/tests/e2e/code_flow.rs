@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wissel_core::ports::{Clock, SystemClock};
 
-use super::{Node, ORDERS_SECRET, TestClock, WEBAPP_SECRET, http, node, start_node_as};
+use super::{
+    Node, ORDERS_SECRET, TestClock, WEBAPP_SECRET, http, node, start_node_as, start_node_edited,
+};
 
 /// A browser stand-in: keeps cookies per name (one origin), follows nothing by itself.
 #[derive(Default)]
@@ -1484,6 +1486,100 @@ async fn unknown_clients_and_redirect_uris_get_an_error_page() {
         assert_error_page(r, StatusCode::BAD_REQUEST, uri).await;
     }
     n.server.shutdown().await;
+}
+
+/// The loopback rule of RFC 8252 §7.3 (any port on `http://127.0.0.1` or `[::1]`) is for native
+/// apps: a public client, or one registered with `application_type = "native"`. A confidential
+/// web client that registered `http://127.0.0.1/cb` gets exactly that URI and nothing else, for
+/// redirects and for logout alike.
+#[tokio::test]
+async fn loopback_redirect_uris_take_any_port_only_for_native_apps() {
+    let (_, challenge) = pkce();
+    let request = |client: &'static str, uri: &'static str| {
+        vec![
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", uri),
+            ("scope", "openid"),
+            ("state", "s-lo"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]
+    };
+    let to_login = |n: &Node, r: &reqwest::Response, what: &str| {
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{what}");
+        assert!(location(r).starts_with(&n.url("/login?")), "{what}");
+    };
+
+    // `webapp` is confidential and registers http://127.0.0.1/cb and http://127.0.0.1/bye.
+    let n = node().await;
+    let before = flow_rows(&n).await;
+    let r = plain_get(&authorize_url(
+        &n,
+        &request("webapp", "http://127.0.0.1:54321/cb"),
+    ))
+    .await;
+    assert_error_page(r, StatusCode::BAD_REQUEST, "webapp, another port").await;
+    assert_eq!(flow_rows(&n).await, before, "nothing pending");
+    let r = plain_get(&authorize_url(
+        &n,
+        &request("webapp", "http://127.0.0.1/cb"),
+    ))
+    .await;
+    to_login(&n, &r, "webapp, the URI exactly as registered");
+    let r = plain_get(&n.url(&format!(
+        "/logout?{}",
+        encode(&[
+            ("client_id", "webapp"),
+            ("post_logout_redirect_uri", "http://127.0.0.1:54321/bye"),
+        ])
+    )))
+    .await;
+    assert_error_page(r, StatusCode::BAD_REQUEST, "webapp, logout to another port").await;
+    // A public client is a native app: any port.
+    let r = plain_get(&authorize_url(
+        &n,
+        &request("public-app", "http://127.0.0.1:54321/cb"),
+    ))
+    .await;
+    to_login(&n, &r, "public-app, another port");
+    n.server.shutdown().await;
+
+    // A confidential client registered as a native app: any port, for redirects and logout.
+    let n = start_node_edited(None, Arc::new(SystemClock), None, false, |t| {
+        format!(
+            "{t}\n[[clients]]\nid = \"native-app\"\nsecret = \"{WEBAPP_SECRET}\"\n\
+             application_type = \"native\"\ngrant_types = [\"authorization_code\"]\n\
+             redirect_uris = [\"http://127.0.0.1/cb\"]\n\
+             post_logout_redirect_uris = [\"http://127.0.0.1/bye\"]\n"
+        )
+    })
+    .await;
+    let r = plain_get(&authorize_url(
+        &n,
+        &request("native-app", "http://127.0.0.1:54321/cb"),
+    ))
+    .await;
+    to_login(&n, &r, "native-app, another port");
+    let r = plain_get(&n.url(&format!(
+        "/logout?{}",
+        encode(&[
+            ("client_id", "native-app"),
+            ("post_logout_redirect_uri", "http://127.0.0.1:54321/bye"),
+        ])
+    )))
+    .await;
+    assert_ne!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "native-app, logout to another port"
+    );
+    n.server.shutdown().await;
+}
+
+/// A GET without cookies.
+async fn plain_get(url: &str) -> reqwest::Response {
+    http().get(url).send().await.unwrap()
 }
 
 /// With the client and redirect URI right, every other problem goes back to the client with

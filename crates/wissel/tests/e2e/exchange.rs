@@ -491,10 +491,7 @@ async fn check_1_the_client_authenticates() {
     // A replayed private_key_jwt assertion: the first gets past authentication (and is then
     // refused the grant: signer may not exchange here), the replay does not get past it.
     // `every_client_authentication_method_can_exchange` replays one after a real exchange.
-    let assertion = super::assertion(&super::assertion_claims(
-        &n.url("/token"),
-        SystemClock.now() + 60,
-    ));
+    let assertion = super::assertion(&super::assertion_claims(&n.base, SystemClock.now() + 60));
     let form = [
         ("grant_type", EXCHANGE),
         ("subject_token", subject.as_str()),
@@ -537,7 +534,8 @@ async fn check_1_the_client_authenticates() {
 }
 
 /// Check 2: the subject token is active, ours, unrevoked and issued to this client
-/// (`invalid_grant`); ID tokens and refresh tokens are `invalid_request`.
+/// (`invalid_grant`); a `subject_token_type` of an ID token or a refresh token is
+/// `invalid_request`.
 #[tokio::test]
 async fn check_2_the_subject_token() {
     let clock = Arc::new(TestClock(AtomicI64::new(SystemClock.now())));
@@ -592,20 +590,26 @@ async fn check_2_the_subject_token() {
     ] {
         assert_error(&exchange(&n, FRONT, bad, &aud).await, "invalid_grant", what);
     }
-    // An ID token or a refresh token, whatever type is announced.
+    // An ID token or a refresh token announced as an access token is not one (and is answered
+    // like any other value that is not, see exchange_errors_do_not_tell_whose_token_a_value_is);
+    // announced by its own type, the request is malformed.
     let id_token = full["id_token"].as_str().unwrap();
     let refresh = full["refresh_token"].as_str().unwrap();
+    for (value, what) in [
+        (id_token, "an ID token announced as an access token"),
+        (refresh, "a refresh token announced as an access token"),
+    ] {
+        assert_error(
+            &exchange(&n, FRONT, value, &aud).await,
+            "invalid_grant",
+            what,
+        );
+    }
     for (value, ty, what) in [
-        (id_token, ACCESS, "an ID token announced as an access token"),
         (
             id_token,
             "urn:ietf:params:oauth:token-type:id_token",
             "an ID token",
-        ),
-        (
-            refresh,
-            ACCESS,
-            "a refresh token announced as an access token",
         ),
         (
             refresh,
@@ -670,6 +674,131 @@ async fn check_2_the_subject_token() {
         "invalid_grant",
         "an expired subject token",
     );
+}
+
+/// A token exchange is no oracle (DESIGN.md §8): every subject token that is not an active
+/// access token issued to the caller — garbage, forged, another issuer's, revoked, expired, an
+/// ID token, the caller's own refresh token, another client's live refresh token or live access
+/// token — gets the very same answer, so a client cannot learn what a value is to someone else.
+/// The same holds for actor tokens.
+#[tokio::test]
+async fn exchange_errors_do_not_tell_whose_token_a_value_is() {
+    let clock = Arc::new(TestClock(AtomicI64::new(SystemClock.now())));
+    let n = exchange_node(clock.clone()).await;
+    let aud = [("audience", "cases-api")];
+    let mine = user_token(
+        &n,
+        FRONT,
+        "https://front.example/cb",
+        DAVE,
+        "openid profile offline_access",
+    )
+    .await;
+    let theirs = user_token(
+        &n,
+        ("webapp", super::WEBAPP_SECRET),
+        "https://webapp.example/cb",
+        ALICE,
+        "openid offline_access",
+    )
+    .await;
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let claims: Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(field(&mine, "access_token")).unwrap();
+    let mut other_iss = claims.clone();
+    other_iss["iss"] = json!("https://evil.example");
+    let revoked = front_token(&n, DAVE).await;
+    let r = n.post("/revoke", Some(FRONT), &[("token", &revoked)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let expiring = front_token(&n, DAVE).await;
+    let backend_cc = cc_token(&n, ("backend", super::BACKEND_SECRET), "orders-api").await;
+
+    let reference = exchange(&n, FRONT, "not-a-token", &aud).await;
+    assert_error(&reference, "invalid_grant", "garbage");
+    let mut cases = vec![
+        (
+            field(&theirs, "access_token"),
+            "another client's live access token",
+        ),
+        (
+            field(&theirs, "refresh_token"),
+            "another client's live refresh token",
+        ),
+        (
+            backend_cc.clone(),
+            "another client's client-credentials token",
+        ),
+        (
+            field(&mine, "refresh_token"),
+            "the caller's own refresh token",
+        ),
+        (field(&mine, "id_token"), "the caller's own ID token"),
+        (field(&theirs, "id_token"), "another client's ID token"),
+        (
+            super::signer_key().0.sign("at+jwt", &other_iss).unwrap(),
+            "another issuer's token",
+        ),
+        (revoked.clone(), "a revoked token"),
+        (
+            wissel_crypto::secret::generate_secret(),
+            "an unknown opaque value",
+        ),
+    ];
+    for (value, what) in &cases {
+        let got = exchange(&n, FRONT, value, &aud).await;
+        assert_eq!(got, reference, "{what}: the answer must not differ");
+    }
+    // The subject token the caller holds still works, then expires like any other.
+    ok(exchange(&n, FRONT, &expiring, &aud).await);
+    clock.0.fetch_add(601, Ordering::SeqCst);
+    cases.push((expiring, "an expired token"));
+    let got = exchange(&n, FRONT, &cases.last().unwrap().0, &aud).await;
+    assert_eq!(
+        got, reference,
+        "an expired token: the answer must not differ"
+    );
+    clock.0.fetch_sub(601, Ordering::SeqCst);
+
+    // Actor tokens: another client's live token is answered like garbage.
+    let cases_token = field(
+        &ok(exchange(&n, FRONT, &field(&mine, "access_token"), &aud).await),
+        "access_token",
+    );
+    let with_actor = |actor: String| {
+        let n = &n;
+        let cases_token = cases_token.clone();
+        async move {
+            post_token(
+                n,
+                CASES_SVC,
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &cases_token),
+                    ("subject_token_type", ACCESS),
+                    ("audience", "archive-api"),
+                    ("actor_token", &actor),
+                    ("actor_token_type", ACCESS),
+                ],
+            )
+            .await
+        }
+    };
+    let garbage = with_actor("not-a-token".into()).await;
+    assert_error(&garbage, "invalid_request", "a garbage actor token");
+    for (actor, what) in [
+        (backend_cc, "another client's live actor token"),
+        (
+            field(&theirs, "refresh_token"),
+            "another client's refresh token as actor",
+        ),
+    ] {
+        assert_eq!(
+            with_actor(actor).await,
+            garbage,
+            "{what}: the answer must not differ"
+        );
+    }
+    n.server.shutdown().await;
 }
 
 /// Check 3: the target API exists (`invalid_target`); audience and resource must agree.
@@ -1023,10 +1152,7 @@ async fn every_client_authentication_method_can_exchange() {
         "Basic for a client_secret_post client",
     );
     // cases-api acts as signer, which authenticates with a private_key_jwt assertion.
-    let assertion = super::assertion(&super::assertion_claims(
-        &n.url("/token"),
-        SystemClock.now() + 60,
-    ));
+    let assertion = super::assertion(&super::assertion_claims(&n.base, SystemClock.now() + 60));
     let form = [
         ("grant_type", EXCHANGE),
         ("subject_token", cases_token.as_str()),

@@ -9,6 +9,7 @@ mod browser;
 mod code_flow;
 mod exchange;
 mod medmij;
+mod outbound;
 mod policy;
 
 use std::sync::Arc;
@@ -784,16 +785,11 @@ async fn private_key_jwt_client_assertions() {
             (r.status(), r.json::<Value>().await.unwrap())
         }
     };
-    // Valid, with the issuer or the token endpoint as audience.
+    // Valid, with the issuer as audience (the token endpoint is not, see
+    // client_assertions_name_the_issuer_as_their_only_audience).
     let good = assertion(&assertion_claims(&n.base, now + 60));
     let (s, v) = send(good.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(
-        send(assertion(&assertion_claims(&token_url, now + 60)))
-            .await
-            .0,
-        StatusCode::OK
-    );
 
     let before = n.written().await;
     let mut refused = vec![
@@ -801,6 +797,10 @@ async fn private_key_jwt_client_assertions() {
         (
             "wrong aud",
             assertion(&assertion_claims("https://elsewhere.example", now + 60)),
+        ),
+        (
+            "the token endpoint as aud",
+            assertion(&assertion_claims(&token_url, now + 60)),
         ),
         ("expired", assertion(&assertion_claims(&n.base, now - 1))),
         (
@@ -858,6 +858,91 @@ async fn private_key_jwt_client_assertions() {
         (before.0, before.1),
         "refused assertions write no token"
     );
+    n.server.shutdown().await;
+}
+
+/// A client-credentials request authenticated by `assertion` alone: the status and the body.
+async fn with_assertion(n: &Node, assertion: &str) -> (StatusCode, Value) {
+    let r = n
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (r.status(), r.json().await.unwrap())
+}
+
+/// draft-ietf-oauth-rfc7523bis (audience injection): a client assertion names the issuer as its
+/// only audience. The token endpoint's URL, or the issuer beside another audience, is refused,
+/// unless the client is registered with `assertion_audience = "issuer_or_endpoint"`.
+#[tokio::test]
+async fn client_assertions_name_the_issuer_as_their_only_audience() {
+    let now = SystemClock.now();
+    let claims = |aud: Value| {
+        let mut c = assertion_claims("", now + 60);
+        c["aud"] = aud;
+        assertion(&c)
+    };
+    let n = node().await;
+    let issuer = json!(n.base);
+    let token_url = json!(n.url("/token"));
+    for (aud, what) in [
+        (issuer.clone(), "the issuer"),
+        (json!([n.base]), "[the issuer]"),
+    ] {
+        let (s, v) = with_assertion(&n, &claims(aud)).await;
+        assert_eq!(s, StatusCode::OK, "{what}: {v}");
+    }
+    for (aud, what) in [
+        (token_url.clone(), "the token endpoint"),
+        (json!([n.url("/token")]), "[the token endpoint]"),
+        (
+            json!([n.base, "https://rp.example"]),
+            "the issuer and another",
+        ),
+        (
+            json!([n.url("/token"), n.base]),
+            "the token endpoint and the issuer",
+        ),
+    ] {
+        let (s, v) = with_assertion(&n, &claims(aud)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {v}");
+        assert_eq!(v["error"], "invalid_client", "{what}");
+        assert!(
+            v["error_description"].as_str().unwrap().contains("issuer"),
+            "{what}: {v}"
+        );
+    }
+    n.server.shutdown().await;
+
+    // The compatibility switch, per client.
+    let n = start_node_edited(None, Arc::new(SystemClock), None, false, |t| {
+        t.replacen(
+            "id = \"signer\"\n",
+            "id = \"signer\"\nassertion_audience = \"issuer_or_endpoint\"\n",
+            1,
+        )
+    })
+    .await;
+    for aud in [
+        json!(n.base),
+        json!(n.url("/token")),
+        json!([n.url("/token"), "https://rp.example"]),
+    ] {
+        let (s, v) = with_assertion(&n, &claims(aud.clone())).await;
+        assert_eq!(s, StatusCode::OK, "issuer_or_endpoint, aud {aud}: {v}");
+    }
+    let (s, _) = with_assertion(&n, &claims(json!("https://rp.example"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "another audience alone");
     n.server.shutdown().await;
 }
 

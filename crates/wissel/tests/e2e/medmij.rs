@@ -632,7 +632,7 @@ async fn the_token_interface_refuses_what_it_must() {
         )
         .await,
         400,
-        "unsupported_grant_type",
+        "unauthorized_client",
         "client credentials",
     );
     expect(
@@ -680,6 +680,79 @@ async fn the_token_interface_refuses_what_it_must() {
 
 /// core.tknint.200's example sends the parameters in the query string: accepted when
 /// `medmij.token_query_parameters` is on (and only then), with the body's, never twice.
+/// RFC 6749 §5.2: a grant wissel implements but this client may not use is
+/// `unauthorized_client`; only a grant type wissel does not implement at all is
+/// `unsupported_grant_type`. For a MedMij PGO (which may use the code and refresh grants only) as
+/// for a standard client.
+#[tokio::test]
+async fn a_grant_the_client_may_not_use_is_unauthorized_client() {
+    let pki = Pki::new();
+    let n = medmij_node(&pki, |t| t, Hooks::default()).await;
+    let pgo = n.pgo(PGO, Some(pki.client(PGO)));
+    let rid = || wissel_medmij::client::new_trace_id();
+    for (grant, error) in [
+        ("client_credentials", "unauthorized_client"),
+        (wissel_core::model::TOKEN_EXCHANGE, "unauthorized_client"),
+        ("password", "unsupported_grant_type"),
+        (
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "unsupported_grant_type",
+        ),
+    ] {
+        let a = pgo
+            .token_request(
+                &[("grant_type", grant), ("client_id", PGO)],
+                Some(&rid()),
+                Some(&rid()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.status, a.body["error"].as_str().unwrap_or_default()),
+            (400, error),
+            "a PGO asking for {grant}: {}",
+            a.body
+        );
+        assert_eq!(a.cache_control.as_deref(), Some("no-store"), "{grant}");
+    }
+    // The same rule for the standard clients beside the profile.
+    let c = n.tls_client(None);
+    for (who, grant, error) in [
+        (
+            ("backend", super::BACKEND_SECRET),
+            "authorization_code",
+            "unauthorized_client",
+        ),
+        (
+            ("backend", super::BACKEND_SECRET),
+            "refresh_token",
+            "unauthorized_client",
+        ),
+        (
+            ("webapp", super::WEBAPP_SECRET),
+            "client_credentials",
+            "unauthorized_client",
+        ),
+        (
+            ("backend", super::BACKEND_SECRET),
+            "password",
+            "unsupported_grant_type",
+        ),
+    ] {
+        let r = c
+            .post(n.url("/token"))
+            .basic_auth(who.0, Some(who.1))
+            .form(&[("grant_type", grant)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{} {grant}", who.0);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], error, "{} asking for {grant}: {v}", who.0);
+    }
+    n.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn token_parameters_in_the_query_when_configured() {
     let pki = Pki::new();

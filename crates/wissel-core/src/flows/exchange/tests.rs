@@ -13,6 +13,7 @@ fn client(id: &str) -> Client {
             jwks: None,
             jwks_uri: None,
             assertion_alg: SigningAlg::ES256,
+            assertion_audience: Default::default(),
             tls_client_auth_san_dns: None,
         },
         vec![GrantType::AuthorizationCode, GrantType::TokenExchange],
@@ -146,6 +147,44 @@ fn subject_must_be_issued_to_the_client() {
     assert_eq!(
         check_subject(&r, &client("front"), &long).unwrap_err().code,
         ErrorCode::InvalidGrant
+    );
+}
+
+/// Another client's live token is answered exactly like a value that is nothing of ours; only
+/// the log-only cause differs.
+#[test]
+fn another_clients_token_is_answered_like_any_unusable_value() {
+    let r = registry();
+    let e = check_subject(&r, &client("other"), &user_token("front")).unwrap_err();
+    let nothing = unusable("subject_token", Unusable::NotActive);
+    assert_eq!(
+        (e.code, &e.description),
+        (nothing.code, &nothing.description)
+    );
+    assert_ne!(e.internal, nothing.internal, "the log tells them apart");
+    let reasons = [
+        Unusable::NotActive,
+        Unusable::IdToken,
+        Unusable::RefreshToken,
+        Unusable::OtherClient,
+    ];
+    for reason in reasons {
+        let e = unusable("subject_token", reason);
+        assert_eq!(
+            (e.code, &e.description),
+            (nothing.code, &nothing.description)
+        );
+    }
+    // Actor tokens: `invalid_request`, one description too.
+    let mut l = link("front", "api", &["read"], true);
+    l.delegation = true;
+    let mut foreign = user_token("other");
+    foreign.subject = "other".into();
+    let e = check_actor(&client("front"), &l, &user_token("front"), &foreign).unwrap_err();
+    let nothing = as_actor_refusal(unusable("actor_token", Unusable::NotActive));
+    assert_eq!(
+        (e.code, &e.description),
+        (ErrorCode::InvalidRequest, &nothing.description)
     );
 }
 

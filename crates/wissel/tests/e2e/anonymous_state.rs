@@ -23,7 +23,8 @@ async fn a_hundred_thousand_anonymous_requests_leave_the_tables_bounded() {
     let n = start_node_edited(None, Arc::new(SystemClock), None, false, |t| t).await;
     let app = wissel_http::routes::router(n.server.state.clone());
     let peer: SocketAddr = "203.0.113.7:40000".parse().unwrap();
-    let challenge = wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
+    let challenge =
+        wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
     let authorize = format!(
         "/authorize?response_type=code&client_id=public-app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb\
          &scope=openid&code_challenge={challenge}&code_challenge_method=S256"
@@ -41,7 +42,11 @@ async fn a_hundred_thousand_anonymous_requests_leave_the_tables_bounded() {
     let mut first: Option<(String, String)> = None;
     let mut refused = 0;
     for k in 0..N {
-        let uri = if k % 2 == 0 { authorize.as_str() } else { "/account" };
+        let uri = if k % 2 == 0 {
+            authorize.as_str()
+        } else {
+            "/account"
+        };
         let r = send(Request::get(uri).body(Body::empty()).unwrap()).await;
         match r.status() {
             StatusCode::SEE_OTHER => {
@@ -89,7 +94,10 @@ async fn a_hundred_thousand_anonymous_requests_leave_the_tables_bounded() {
         interactions <= 1_000,
         "{interactions} pending requests stored for one address"
     );
-    assert!(failures <= 40, "{failures} login_failures rows for one address");
+    assert!(
+        failures <= 40,
+        "{failures} login_failures rows for one address"
+    );
     n.server.shutdown().await;
 }
 

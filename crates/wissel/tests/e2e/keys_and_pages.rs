@@ -85,7 +85,13 @@ async fn a_cached_token_is_inactive_once_its_key_left_the_ring() {
     assert!(
         state
             .store()
-            .transition_key(&kid, KeyState::Retired, KeyState::Retired, now, Some(now - 1))
+            .transition_key(
+                &kid,
+                KeyState::Retired,
+                KeyState::Retired,
+                now,
+                Some(now - 1)
+            )
             .await
             .unwrap()
     );

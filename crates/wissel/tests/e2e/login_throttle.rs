@@ -15,7 +15,8 @@ const CB: &str = "https://webapp.example/cb";
 /// A fresh pending request for `webapp` in `b`: the login page's interaction id and the CSRF
 /// secret its form carries. `extra` adds parameters (e.g. `prompt=login`).
 async fn pending_login(n: &Node, b: &mut Browser, extra: &[(&str, &str)]) -> (String, String) {
-    let challenge = wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
+    let challenge =
+        wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
     let mut q = vec![
         ("response_type", "code"),
         ("client_id", "webapp"),
@@ -37,7 +38,13 @@ async fn pending_login(n: &Node, b: &mut Browser, extra: &[(&str, &str)]) -> (St
 
 /// POSTs the login form with this interaction and CSRF secret, without a browser's cookie jar:
 /// the status and the body.
-async fn attempt(n: &Node, i: &str, csrf: &str, user: &str, password: &str) -> (StatusCode, String) {
+async fn attempt(
+    n: &Node,
+    i: &str,
+    csrf: &str,
+    user: &str,
+    password: &str,
+) -> (StatusCode, String) {
     let r = http()
         .post(n.url("/login"))
         .header("cookie", format!("wissel-csrf={csrf}"))
@@ -87,7 +94,11 @@ async fn parallel_wrong_guesses_get_at_most_the_limit_of_password_checks() {
         "every guess is a 401 or a 429: {:?}",
         answers.iter().map(|(s, _)| *s).collect::<Vec<_>>()
     );
-    assert!(refused.iter().all(|b| b.contains("Too many failed attempts")));
+    assert!(
+        refused
+            .iter()
+            .all(|b| b.contains("Too many failed attempts"))
+    );
     // The right password is refused too while the account is throttled (from a new browser).
     let (status, _) = attempt(&n, &i, &csrf, "alice", "alice-password").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -102,7 +113,8 @@ async fn a_locked_account_still_lets_its_owner_in_from_a_known_browser() {
     let n = node().await;
     // The owner logs in once from their browser.
     let mut owner = Browser::default();
-    let challenge = wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
+    let challenge =
+        wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
     let to = log_in_and_consent(
         &n,
         &mut owner,
@@ -238,8 +250,9 @@ async fn a_full_password_hash_queue_refuses_logins_with_503() {
         answers.iter().map(|(s, _, _)| *s).collect::<Vec<_>>()
     );
     assert!(
-        answers.iter().all(|(s, _, _)| *s == StatusCode::UNAUTHORIZED
-            || *s == StatusCode::SERVICE_UNAVAILABLE),
+        answers.iter().all(
+            |(s, _, _)| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::SERVICE_UNAVAILABLE
+        ),
         "{:?}",
         answers.iter().map(|(s, _, _)| *s).collect::<Vec<_>>()
     );
@@ -251,7 +264,9 @@ async fn a_full_password_hash_queue_refuses_logins_with_503() {
 }
 
 /// Runs futures concurrently on this task and collects their outputs in order.
-pub(crate) async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(crate) async fn futures_join_all<F: std::future::Future>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let set: Vec<_> = fs.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
     let mut set: Vec<_> = set.into_iter().map(Some).collect();

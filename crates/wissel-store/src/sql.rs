@@ -1293,29 +1293,42 @@ macro_rules! backend {
                     .collect())
             }
 
+            /// Increment, then decide, in one conditional statement: the row is locked while
+            /// the limit is compared, so parallel attempts on any node queue here and the limit
+            /// holds. No row comes back when the budget is spent.
+            const RESERVE_ATTEMPT: &str =
+                "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $3) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.window_start < $2 THEN 1 \
+                            ELSE login_failures.failures + 1 END, \
+                 window_start = CASE WHEN login_failures.window_start < $2 THEN $3 \
+                                ELSE login_failures.window_start END \
+                 WHERE login_failures.window_start < $2 OR login_failures.failures < $4 \
+                 RETURNING failures";
+
             pub(crate) async fn reserve_attempts(pool: &Pool, budgets: &[AttemptBudget], since: i64, now: i64) -> StoreResult<Reservation> {
+                if let [b] = budgets {
+                    // One key: the statement alone is atomic, no transaction needed.
+                    let counted = sqlx::query_as::<Db, (i64,)>(RESERVE_ATTEMPT)
+                        .bind(&b.key)
+                        .bind(since)
+                        .bind(now)
+                        .bind(b.limit)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(internal)?;
+                    return Ok(if counted.is_some() { Reservation::Granted } else { Reservation::Refused(0) });
+                }
                 let mut tx = pool.begin().await.map_err(internal)?;
                 for (index, b) in budgets.iter().enumerate() {
-                    // Increment, then decide, in one conditional statement: the row is locked
-                    // while the limit is compared, so parallel attempts on any node queue here
-                    // and the limit holds. No row comes back when the budget is spent.
-                    let counted = sqlx::query_as::<Db, (i64,)>(
-                        "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $3) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                         failures = CASE WHEN login_failures.window_start < $2 THEN 1 \
-                                    ELSE login_failures.failures + 1 END, \
-                         window_start = CASE WHEN login_failures.window_start < $2 THEN $3 \
-                                        ELSE login_failures.window_start END \
-                         WHERE login_failures.window_start < $2 OR login_failures.failures < $4 \
-                         RETURNING failures",
-                    )
-                    .bind(&b.key)
-                    .bind(since)
-                    .bind(now)
-                    .bind(b.limit)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(internal)?;
+                    let counted = sqlx::query_as::<Db, (i64,)>(RESERVE_ATTEMPT)
+                        .bind(&b.key)
+                        .bind(since)
+                        .bind(now)
+                        .bind(b.limit)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
                     if counted.is_none() {
                         tx.rollback().await.map_err(internal)?;
                         return Ok(Reservation::Refused(index));

@@ -64,7 +64,18 @@ async fn a_hundred_thousand_anonymous_requests_leave_the_tables_bounded() {
                     first = Some((super::code_flow::interaction_of(&to), csrf));
                 }
             }
-            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                if refused == 0 {
+                    assert_eq!(r.headers()[header::RETRY_AFTER], "600");
+                    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+                    let body = axum::body::to_bytes(r.into_body(), 64 * 1024)
+                        .await
+                        .unwrap();
+                    let body = String::from_utf8_lossy(&body);
+                    assert!(body.contains("data-kind=\"too_many_requests\""), "{body}");
+                }
+                refused += 1;
+            }
             other => panic!("request {k}: {other}"),
         }
     }

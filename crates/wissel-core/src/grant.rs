@@ -340,6 +340,26 @@ pub enum RotateOutcome {
     NotFound,
 }
 
+/// A budget an attempt is reserved against: at most `limit` attempts counted under `key` in the
+/// current window (a login's account, device, address and pending request; an address's
+/// pending requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptBudget {
+    /// What is counted, e.g. `account:alice` or `address:192.0.2.1`.
+    pub key: String,
+    /// Most attempts in one window.
+    pub limit: i64,
+}
+
+/// What reserving an attempt against several budgets did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every budget had room: the attempt is counted under every key.
+    Granted,
+    /// The budget at this index (in the order given) was spent: nothing was counted.
+    Refused(usize),
+}
+
 /// Failed logins counted under one key (an account or an address) within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {

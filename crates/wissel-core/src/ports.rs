@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::InternalError;
 use crate::grant::{
-    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
-    RefreshRecord, RotateOutcome, Session, StoredList,
+    AttemptBudget, CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction,
+    MedmijConsent, RefreshRecord, Reservation, RotateOutcome, Session, StoredList,
 };
 use crate::model::{
     AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
@@ -258,8 +258,19 @@ pub trait GrantStore: Send + Sync {
 
     /// Failed logins counted under each key, for windows that started at or after `since`.
     async fn login_failures(&self, keys: &[String], since: i64) -> StoreResult<Vec<FailureCount>>;
-    /// Counts a failed login under each key: a window older than `since` starts again at `now`.
-    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64) -> StoreResult<()>;
+    /// Reserves one attempt against every budget, atomically and before the attempt is made
+    /// (so that parallel attempts cannot all pass a check that reads "below the limit"): each
+    /// key's count goes up by one only if it is below its limit, in one conditional statement per
+    /// key, all in one transaction; when one budget is spent nothing is counted. A window that
+    /// started before `since` starts again at `now`.
+    async fn reserve_attempts(
+        &self,
+        budgets: &[AttemptBudget],
+        since: i64,
+        now: i64,
+    ) -> StoreResult<Reservation>;
+    /// Gives one reserved attempt back under each key (the attempt was not a failure).
+    async fn release_attempts(&self, keys: &[String]) -> StoreResult<()>;
     /// Forgets the failures counted under a key (after a successful login).
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }

@@ -216,6 +216,16 @@ impl KeyRing {
         }
     }
 
+    /// The ids of every key that verifies (every published key).
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.verifiers.keys().map(String::as_str)
+    }
+
+    /// Whether a key with this id verifies.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.verifiers.contains_key(kid)
+    }
+
     /// The JWKS document.
     pub fn jwks(&self) -> &Value {
         &self.jwks

@@ -9,6 +9,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPa
 use base64::Engine;
 use serde_json::{Value, json};
 use wissel_core::model::SigningAlg;
+use zeroize::Zeroizing;
 
 use crate::{CryptoError, b64};
 
@@ -26,28 +27,31 @@ impl MasterKey {
     /// ignored so that key files may end in a newline.
     pub fn from_base64(s: &str) -> Result<Self, CryptoError> {
         let s = s.trim();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
-            .map_err(|_| CryptoError::MasterKey("not base64".into()))?;
+        // The decoded key is wiped when dropped; aws-lc keeps (and cleanses) its own copy.
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
+                .map_err(|_| CryptoError::MasterKey("not base64".into()))?,
+        );
         if bytes.len() != 32 {
             return Err(CryptoError::MasterKey(format!(
                 "{} bytes; 32 needed",
                 bytes.len()
             )));
         }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+        let key = UnboundKey::new(&AES_256_GCM, bytes.as_slice())
             .map_err(|_| CryptoError::MasterKey("unusable".into()))?;
         Ok(Self(LessSafeKey::new(key)))
     }
 
     /// A new random master key, base64.
     pub fn generate_base64() -> Result<String, CryptoError> {
-        let mut bytes = [0u8; 32];
+        let mut bytes = Zeroizing::new([0u8; 32]);
         SystemRandom::new()
-            .fill(&mut bytes)
+            .fill(bytes.as_mut())
             .map_err(|_| CryptoError::MasterKey("no randomness".into()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()))
     }
 
     /// Encrypts `plain`, binding it to `kid`: nonce ‖ ciphertext ‖ tag.
@@ -56,12 +60,13 @@ impl MasterKey {
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| CryptoError::Key("no randomness".into()))?;
-        let mut buf = plain.to_vec();
+        // Encrypted in place: if sealing fails, the plaintext copy is wiped on drop.
+        let mut buf = Zeroizing::new(plain.to_vec());
         self.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(kid.as_bytes()),
-                &mut buf,
+                &mut *buf,
             )
             .map_err(|_| CryptoError::Key("encryption failed".into()))?;
         let mut out = nonce.to_vec();
@@ -69,27 +74,31 @@ impl MasterKey {
         Ok(out)
     }
 
-    /// Decrypts what [`MasterKey::seal`] produced for `kid`.
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// Decrypts what [`MasterKey::seal`] produced for `kid`. The plaintext (a private key) is
+    /// wiped from memory when the returned value is dropped.
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if sealed.len() < NONCE_LEN {
             return Err(CryptoError::Decrypt(kid.into()));
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce)
             .map_err(|_| CryptoError::Decrypt(kid.into()))?;
-        let mut buf = rest.to_vec();
-        let plain = self
+        let mut buf = Zeroizing::new(rest.to_vec());
+        let len = self
             .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
-            .map_err(|_| CryptoError::Decrypt(kid.into()))?;
-        Ok(plain.to_vec())
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), buf.as_mut_slice())
+            .map_err(|_| CryptoError::Decrypt(kid.into()))?
+            .len();
+        // The tag follows the plaintext; cut it off in place, without another copy.
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
 /// A freshly generated key: its PKCS#8 private key and its public JWK.
 pub struct GeneratedKey {
-    /// PKCS#8 DER of the private key.
-    pub pkcs8: Vec<u8>,
+    /// PKCS#8 DER of the private key, wiped from memory when dropped.
+    pub pkcs8: Zeroizing<Vec<u8>>,
     /// The public JWK with `kid`, `use` and `alg`.
     pub public_jwk: Value,
 }
@@ -114,6 +123,7 @@ pub fn generate(alg: SigningAlg, kid: &str) -> Result<GeneratedKey, CryptoError>
             .as_ref()
             .to_vec(),
     };
+    let pkcs8 = Zeroizing::new(pkcs8);
     let public_jwk = public_jwk(alg, kid, &pkcs8)?;
     Ok(GeneratedKey { pkcs8, public_jwk })
 }
@@ -163,11 +173,29 @@ mod tests {
     fn seal_open_binds_kid() {
         let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
         let sealed = mk.seal("k1", b"secret").unwrap();
-        assert_eq!(mk.open("k1", &sealed).unwrap(), b"secret");
+        assert_eq!(mk.open("k1", &sealed).unwrap().as_slice(), b"secret");
         assert!(mk.open("k2", &sealed).is_err());
         let other = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
         assert!(other.open("k1", &sealed).is_err());
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    /// Compiles only for values that wipe their memory when dropped.
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+
+    #[test]
+    fn private_keys_in_clear_are_wiped_when_dropped() {
+        let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
+        let k = generate(SigningAlg::ES256, "k1").unwrap();
+        wiped_on_drop(&k.pkcs8);
+        let sealed = mk.seal("k1", &k.pkcs8).unwrap();
+        let opened = mk.open("k1", &sealed).unwrap();
+        wiped_on_drop(&opened);
+        assert_eq!(
+            opened.as_slice(),
+            k.pkcs8.as_slice(),
+            "the tag is cut off in place"
+        );
     }
 
     #[test]

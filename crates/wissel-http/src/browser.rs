@@ -250,6 +250,81 @@ impl IpNet {
     }
 }
 
+/// How long a browser stays known to an account after a login from it.
+const DEVICE_MAX_AGE: i64 = 180 * 86_400;
+/// Binds a device cookie's sealed content to its purpose.
+const DEVICE_PURPOSE: &str = "wissel device cookie v1";
+
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-wissel-device"
+    } else {
+        "wissel-device"
+    }
+}
+
+/// Marks this browser as one that logged in to `account` (the lower-cased username): a cookie
+/// sealed with the master key (so only wissel makes one) holding a digest of the account and
+/// when it was issued. With it the owner passes a lock on their account (decision 0010).
+pub fn remember_device(resp: &mut Response, state: &AppState, account: &str) {
+    let mut plain = secret::digest(account.as_bytes()).0[..16].to_vec();
+    plain.extend_from_slice(&state.now().to_be_bytes());
+    let Ok(sealed) = state.master().seal(DEVICE_PURPOSE, &plain) else {
+        return;
+    };
+    use base64::Engine;
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed);
+    set_cookie(
+        resp,
+        state,
+        device_cookie_name(state.settings().login.secure_cookies),
+        &value,
+        DEVICE_MAX_AGE,
+    );
+}
+
+/// The throttling key of this browser's device cookie, when it has one that wissel issued for
+/// `account` less than `DEVICE_MAX_AGE` ago.
+pub fn known_device(state: &AppState, headers: &HeaderMap, account: &str) -> Option<String> {
+    use base64::Engine;
+    let value = cookie(
+        headers,
+        device_cookie_name(state.settings().login.secure_cookies),
+    )?;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .ok()?;
+    let plain = state.master().open(DEVICE_PURPOSE, &sealed).ok()?;
+    let (who, issued) = plain.split_at_checked(16)?;
+    let issued = i64::from_be_bytes(issued.try_into().ok()?);
+    let now = state.now();
+    let fresh = issued <= now.saturating_add(60) && now.saturating_sub(issued) < DEVICE_MAX_AGE;
+    // The content is authenticated: only wissel could have sealed it, so no secret is compared.
+    let ours = who == &secret::digest(account.as_bytes()).0[..16];
+    (fresh && ours).then(|| {
+        let id = secret::digest(value.as_bytes());
+        format!(
+            "device:{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&id.0[..16])
+        )
+    })
+}
+
+/// What throttling counts a client address under: an IPv4 address, or the /64 network of an
+/// IPv6 address (one subscriber usually holds a whole /64, so single addresses would be free).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("address:{v4}"),
+            None => {
+                let net = u128::from(v6) & (u128::MAX << 64);
+                format!("address:{}/64", std::net::Ipv6Addr::from(net))
+            }
+        },
+    }
+}
+
 /// The client's address, for throttling: the TCP peer, or, when the peer is a trusted proxy, the
 /// nearest address in `X-Forwarded-For` that is not a trusted proxy (the rightmost such entry:
 /// anything left of it the client could have written itself).

@@ -45,6 +45,9 @@ pub struct Settings {
     pub acmidm_path_aliases: bool,
     /// The listener asks for client certificates (`tls_client_auth`, RFC 8705).
     pub mutual_tls: bool,
+    /// wissel terminates TLS itself (`server.tls`): every response carries
+    /// `Strict-Transport-Security`. Never over plain HTTP (RFC 6797 §7.2).
+    pub hsts: bool,
     /// Login, session and throttling rules.
     pub login: LoginSettings,
     /// The look of the pages.
@@ -66,8 +69,15 @@ pub struct LoginSettings {
     pub address_failures: i64,
     /// The throttling window.
     pub failure_window: i64,
+    /// Password checks one pending authorization request allows; then it is spent.
+    pub interaction_failures: i64,
+    /// Pending requests (login and consent pages not yet completed) one client address may
+    /// start within `interaction_lifetime`: the bound on what an anonymous caller can store.
+    pub pending_per_address: i64,
     /// Most password hashes computed at once (each takes a blocking thread and ~19 MiB).
     pub max_concurrent_hashes: usize,
+    /// Most logins waiting for a hash beyond those; more are refused with 503 at once.
+    pub max_queued_hashes: usize,
     /// Mark cookies `Secure`. Off only for an `http://` issuer on a loopback address.
     pub secure_cookies: bool,
     /// Serve the built-in relying party of `wissel demo` at `/demo/rp`.
@@ -85,7 +95,10 @@ impl Default for LoginSettings {
             account_failures: 5,
             address_failures: 20,
             failure_window: 15 * 60,
+            interaction_failures: 10,
+            pending_per_address: 1000,
             max_concurrent_hashes: 4,
+            max_queued_hashes: 32,
             secure_cookies: true,
             demo_rp: false,
             trusted_proxies: Vec::new(),
@@ -175,10 +188,15 @@ struct Inner {
     http: reqwest::Client,
     metrics: Option<PrometheusHandle>,
     hash_permits: tokio::sync::Semaphore,
+    /// Logins hashing or waiting to: `max_concurrent_hashes + max_queued_hashes` places.
+    hash_queue: Arc<tokio::sync::Semaphore>,
     dummy_hash: String,
     demo_pending: moka::sync::Cache<String, Arc<(String, String)>>,
     user_access: moka::sync::Cache<(String, String), Arc<UserAccess>>,
 }
+
+/// A place in the bounded password-hash queue ([`AppState::hash_slot`]).
+pub struct HashSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 /// How long a node trusts what it read about a user's access to an API (token exchange). A
 /// change of authorizations bumps the store's generation, which empties the cache on every node
@@ -224,6 +242,13 @@ impl AppState {
         .map_err(InternalError::new)?
         .map_err(InternalError::new)?;
         let hash_permits = tokio::sync::Semaphore::new(settings.login.max_concurrent_hashes.max(1));
+        let hash_queue = Arc::new(tokio::sync::Semaphore::new(
+            settings
+                .login
+                .max_concurrent_hashes
+                .max(1)
+                .saturating_add(settings.login.max_queued_hashes),
+        ));
         let demo_pending = moka::sync::Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(600))
@@ -244,6 +269,7 @@ impl AppState {
             http,
             metrics,
             hash_permits,
+            hash_queue,
             dummy_hash,
             demo_pending,
             user_access: moka::sync::Cache::builder()
@@ -341,16 +367,33 @@ impl AppState {
         self.0.audit.record(event);
     }
 
+    /// A place in the password-hash queue, or `None` when `max_concurrent_hashes` are running
+    /// and `max_queued_hashes` are waiting: the caller refuses the login at once (counted in
+    /// `wissel_login_refused_total{reason="hash_queue_full"}`) instead of queueing without limit.
+    pub fn hash_slot(&self) -> Option<HashSlot> {
+        match self.0.hash_queue.clone().try_acquire_owned() {
+            Ok(p) => Some(HashSlot(p)),
+            Err(_) => {
+                metrics::counter!("wissel_login_refused_total", "reason" => "hash_queue_full")
+                    .increment(1);
+                tracing::warn!("password-hash queue full: a login is refused with 503");
+                None
+            }
+        }
+    }
+
     /// Checks a password against a digest (or, when `hash` is `None`, against a dummy digest so
     /// that unknown users take as long) on a blocking thread, at most
-    /// `login.max_concurrent_hashes` at once: a burst of logins queues here instead of starving
-    /// the runtime. Returns whether it matched and, if it did and the digest's parameters are
-    /// outdated, a fresh digest to store.
+    /// `login.max_concurrent_hashes` at once; `slot` is the caller's place in the bounded queue
+    /// ([`AppState::hash_slot`]), given up when the check is done. Returns whether it matched
+    /// and, if it did and the digest's parameters are outdated, a fresh digest to store.
     pub async fn check_password(
         &self,
+        slot: HashSlot,
         password: String,
         hash: Option<String>,
     ) -> Result<(bool, Option<String>), InternalError> {
+        let _slot = slot;
         let _permit = self
             .0
             .hash_permits
@@ -487,13 +530,49 @@ impl AppState {
         if registry.generation < base.generation {
             return Ok(());
         }
-        *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        let old = std::mem::replace(
+            &mut *self.0.keys.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(ring),
+        );
         *base = Arc::new(registry);
         *self.0.registry.write().unwrap_or_else(|p| p.into_inner()) = self.merged(&base);
         drop(base);
+        // A cached token was verified with a key that may have left the ring (its publication
+        // ended, or it was removed because it leaked): the cache must not outlive the key.
+        let ring = self.keys();
+        if old.kids().any(|kid| !ring.has_kid(kid)) {
+            self.0.token_cache.invalidate_all();
+        }
         // Authorizations and users change with the generation too.
         self.0.user_access.invalidate_all();
         Ok(())
+    }
+
+    /// Purges expired rows until none is left: batches of `purge_batch` rows per table, each
+    /// its own short statement (no long lock), repeated while a batch came back full, for at
+    /// most half the maintenance interval (and 10 s). Returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, InternalError> {
+        let s = &self.0.settings;
+        let budget = (s.maintenance_interval / 2).min(Duration::from_secs(10));
+        let started = tokio::time::Instant::now();
+        let batch = s.purge_batch.max(1);
+        let mut total = 0;
+        loop {
+            let n = self.0.store.purge_expired(self.now(), batch).await?;
+            total += n;
+            // Fewer rows than one batch over every table: no table had a full batch left.
+            if n < batch.unsigned_abs() {
+                return Ok(total);
+            }
+            if started.elapsed() >= budget {
+                tracing::warn!(
+                    rows = total,
+                    "purge stopped at its time budget; expired rows remain for the next round"
+                );
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Adds revocations recorded by any node since the last poll.

@@ -128,6 +128,7 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
     let token = match state.token_cache().get(&digest) {
         Some(t) => t,
         None => {
+            let ring = state.keys();
             let Some(t) = load(state, value, &digest).await? else {
                 return Ok(None);
             };
@@ -136,6 +137,11 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
             }
             let t = Arc::new(t);
             state.token_cache().insert(digest, t.clone());
+            // A reload that emptied the cache while this token was being verified must not
+            // leave it cached: the key that verified it may be gone.
+            if !Arc::ptr_eq(&ring, &state.keys()) {
+                state.token_cache().invalidate(&digest);
+            }
             t
         }
     };

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 };
 use wissel_core::InternalError;
 use wissel_core::grant::{
-    CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
-    RefreshRecord, RotateOutcome, Session, StoredList,
+    AttemptBudget, CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction,
+    MedmijConsent, RefreshRecord, Reservation, RotateOutcome, Session, StoredList,
 };
 use wissel_core::model::{
     AccessToken, ApplyReport, Authorization, Client, Digest, Grantee, KeyState, Link, Provisioning,
@@ -495,8 +495,16 @@ impl GrantStore for SqlStore {
     async fn login_failures(&self, keys: &[String], since: i64) -> StoreResult<Vec<FailureCount>> {
         dispatch!(self, read_pool, login_failures(keys, since))
     }
-    async fn record_login_failure(&self, keys: &[String], since: i64, now: i64) -> StoreResult<()> {
-        dispatch!(self, write_pool, record_login_failure(keys, since, now))
+    async fn reserve_attempts(
+        &self,
+        budgets: &[AttemptBudget],
+        since: i64,
+        now: i64,
+    ) -> StoreResult<Reservation> {
+        dispatch!(self, write_pool, reserve_attempts(budgets, since, now))
+    }
+    async fn release_attempts(&self, keys: &[String]) -> StoreResult<()> {
+        dispatch!(self, write_pool, release_attempts(keys))
     }
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         dispatch!(self, write_pool, clear_login_failures(key))

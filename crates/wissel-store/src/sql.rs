@@ -7,8 +7,8 @@ macro_rules! backend {
             use serde_json::Value;
             use wissel_core::InternalError;
             use wissel_core::grant::{
-                CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction, MedmijConsent,
-                RefreshRecord, RotateOutcome, Session, StoredList,
+                AttemptBudget, CodeOutcome, CodeRecord, Consent, FailureCount, Grant, Interaction,
+                MedmijConsent, RefreshRecord, Reservation, RotateOutcome, Session, StoredList,
             };
             use wissel_core::model::{
                 AccessToken, Api, ApplyReport, Authorization, Client, Digest, Grantee, KeyState,
@@ -1326,24 +1326,59 @@ macro_rules! backend {
                     .collect())
             }
 
-            pub(crate) async fn record_login_failure(pool: &Pool, keys: &[String], since: i64, now: i64) -> StoreResult<()> {
+            /// Increment, then decide, in one conditional statement: the row is locked while
+            /// the limit is compared, so parallel attempts on any node queue here and the limit
+            /// holds. No row comes back when the budget is spent.
+            const RESERVE_ATTEMPT: &str =
+                "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $3) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.window_start < $2 THEN 1 \
+                            ELSE login_failures.failures + 1 END, \
+                 window_start = CASE WHEN login_failures.window_start < $2 THEN $3 \
+                                ELSE login_failures.window_start END \
+                 WHERE login_failures.window_start < $2 OR login_failures.failures < $4 \
+                 RETURNING failures";
+
+            pub(crate) async fn reserve_attempts(pool: &Pool, budgets: &[AttemptBudget], since: i64, now: i64) -> StoreResult<Reservation> {
+                if let [b] = budgets {
+                    // One key: the statement alone is atomic, no transaction needed.
+                    let counted = sqlx::query_as::<Db, (i64,)>(RESERVE_ATTEMPT)
+                        .bind(&b.key)
+                        .bind(since)
+                        .bind(now)
+                        .bind(b.limit)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(internal)?;
+                    return Ok(if counted.is_some() { Reservation::Granted } else { Reservation::Refused(0) });
+                }
+                let mut tx = pool.begin().await.map_err(internal)?;
+                for (index, b) in budgets.iter().enumerate() {
+                    let counted = sqlx::query_as::<Db, (i64,)>(RESERVE_ATTEMPT)
+                        .bind(&b.key)
+                        .bind(since)
+                        .bind(now)
+                        .bind(b.limit)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    if counted.is_none() {
+                        tx.rollback().await.map_err(internal)?;
+                        return Ok(Reservation::Refused(index));
+                    }
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(Reservation::Granted)
+            }
+
+            pub(crate) async fn release_attempts(pool: &Pool, keys: &[String]) -> StoreResult<()> {
                 let mut tx = pool.begin().await.map_err(internal)?;
                 for k in keys {
-                    // One statement per key, so concurrent failures all count.
-                    sqlx::query::<Db>(
-                        "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $3) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                         failures = CASE WHEN login_failures.window_start < $2 THEN 1 \
-                                    ELSE login_failures.failures + 1 END, \
-                         window_start = CASE WHEN login_failures.window_start < $2 THEN $3 \
-                                        ELSE login_failures.window_start END",
-                    )
-                    .bind(k)
-                    .bind(since)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
+                    sqlx::query::<Db>("UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+                        .bind(k)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
                 }
                 tx.commit().await.map_err(internal)
             }

@@ -164,7 +164,10 @@ struct RawLogin {
     account_failures: i64,
     address_failures: i64,
     failure_window_secs: i64,
+    interaction_failures: i64,
+    pending_per_address: i64,
     max_concurrent_hashes: usize,
+    max_queued_hashes: usize,
     trusted_proxies: Vec<String>,
 }
 
@@ -178,7 +181,10 @@ impl Default for RawLogin {
             account_failures: d.account_failures,
             address_failures: d.address_failures,
             failure_window_secs: d.failure_window,
+            interaction_failures: d.interaction_failures,
+            pending_per_address: d.pending_per_address,
             max_concurrent_hashes: d.max_concurrent_hashes,
+            max_queued_hashes: d.max_queued_hashes,
             trusted_proxies: Vec::new(),
         }
     }
@@ -1078,11 +1084,29 @@ fn login_settings(p: &mut Problems<'_>, raw: &RawLogin, issuer: &str) -> LoginSe
             raw.failure_window_secs,
             60..=DAY,
         ),
+        interaction_failures: in_range(
+            p,
+            "login.interaction_failures",
+            raw.interaction_failures,
+            1..=1000,
+        ),
+        pending_per_address: in_range(
+            p,
+            "login.pending_per_address",
+            raw.pending_per_address,
+            1..=1_000_000,
+        ),
         max_concurrent_hashes: in_range(
             p,
             "login.max_concurrent_hashes",
             raw.max_concurrent_hashes,
             1..=64,
+        ),
+        max_queued_hashes: in_range(
+            p,
+            "login.max_queued_hashes",
+            raw.max_queued_hashes,
+            0..=10_000,
         ),
         secure_cookies: cookies_must_be_secure(issuer),
         // Only `wissel demo` serves its relying party; it sets this itself.
@@ -2213,6 +2237,14 @@ refresh_absolute_secs = 86400
         let d = LoginSettings::default();
         assert_eq!(c.login.session_max_age, d.session_max_age);
         assert_eq!(c.login.max_concurrent_hashes, d.max_concurrent_hashes);
+        assert_eq!(
+            (
+                c.login.max_queued_hashes,
+                c.login.interaction_failures,
+                c.login.pending_per_address
+            ),
+            (32, 10, 1000)
+        );
         assert!(!c.login.secure_cookies, "http on loopback");
         assert!(!c.login.demo_rp);
         let c = load(
@@ -2223,12 +2255,15 @@ refresh_absolute_secs = 86400
         assert_eq!((c.login.session_max_age, c.login.session_idle), (3600, 600));
         assert_eq!(c.login.account_failures, 3);
         let e = load_clients(
-            "[login]\nsession_max_age_secs = 600\nsession_idle_secs = 1200\nmax_concurrent_hashes = 0\nfailure_window_secs = 1\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]",
+            "[login]\nsession_max_age_secs = 600\nsession_idle_secs = 1200\nmax_concurrent_hashes = 0\nmax_queued_hashes = 10001\ninteraction_failures = 0\npending_per_address = 0\nfailure_window_secs = 1\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]",
         )
         .unwrap_err();
         for needle in [
             "login.session_idle_secs: 1200 is longer than login.session_max_age_secs (600)",
             "login.max_concurrent_hashes: must be between 1 and 64",
+            "login.max_queued_hashes: must be between 0 and 10000",
+            "login.interaction_failures: must be between 1 and 1000",
+            "login.pending_per_address: must be between 1 and 1000000",
             "login.failure_window_secs: must be between 60 and 86400",
             "login.trusted_proxies[1]: \"10.0.0.0/40\" is not an IP address or range",
         ] {

@@ -19,7 +19,8 @@ pub const MASTER_KEY_ENV: &str = "WISSEL_MASTER_KEY";
 
 /// The master key: `WISSEL_MASTER_KEY`, else the configured `keys.master_key_file`.
 pub fn master_key(file: Option<&Path>) -> anyhow::Result<MasterKey> {
-    if let Ok(v) = std::env::var(MASTER_KEY_ENV) {
+    // The text of the key is wiped once parsed.
+    if let Ok(v) = std::env::var(MASTER_KEY_ENV).map(zeroize::Zeroizing::new) {
         return MasterKey::from_base64(&v)
             .with_context(|| format!("{MASTER_KEY_ENV} is not usable"));
     }
@@ -28,7 +29,9 @@ pub fn master_key(file: Option<&Path>) -> anyhow::Result<MasterKey> {
             "no master key: set {MASTER_KEY_ENV} or keys.master_key_file (make one with `wissel keys master-key`)"
         );
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading master key file {}", path.display()))?;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading master key file {}", path.display()))?,
+    );
     MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
 }

@@ -183,6 +183,7 @@ pub async fn start_with(
             .tls
             .as_ref()
             .is_some_and(|t| t.client_ca_file.is_some()),
+        hsts: config.tls.is_some(),
         login: config.login.clone(),
         ui: config.ui.clone(),
     };
@@ -313,7 +314,7 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
                 if let Err(e) = state.reload().await {
                     tracing::warn!(cause = %e, "reload failed");
                 }
-                match state.store().purge_expired(state.now(), s.purge_batch).await {
+                match state.purge_expired().await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "expired rows purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(cause = %e, "purge failed"),

@@ -159,6 +159,8 @@ pub struct Texts {
     pub login_throttled: &'static str,
     /// The login request timed out.
     pub login_expired: &'static str,
+    /// Too many logins at once: the server refused this one rather than make it wait.
+    pub login_busy: &'static str,
 
     // Consent page.
     /// After the client's name in the consent heading.
@@ -217,6 +219,10 @@ pub struct Texts {
     pub error_login_required_title: &'static str,
     /// Explanation when the user must log in first.
     pub error_login_required_text: &'static str,
+    /// Title when an address started too many pending requests.
+    pub error_too_many_title: &'static str,
+    /// Explanation when an address started too many pending requests.
+    pub error_too_many_text: &'static str,
     /// Label of the technical detail.
     pub error_detail: &'static str,
     /// Label of the request id.
@@ -328,6 +334,7 @@ pub static EN: Texts = Texts {
     login_bad_credentials: "Wrong username or password.",
     login_throttled: "Too many failed attempts. Try again in a few minutes.",
     login_expired: "Logging in took too long. Go back to the application and start again.",
+    login_busy: "Too many people are logging in right now. Try again in a moment.",
 
     consent_wants_access: "wants access to your account",
     logged_in_as: "Logged in as",
@@ -361,6 +368,9 @@ pub static EN: Texts = Texts {
     error_login_required_title: "Login required",
     error_login_required_text: "You are not logged in. \
         Log in through the application you want to use, then try again.",
+    error_too_many_title: "Too many requests",
+    error_too_many_text: "Too many login requests came from your network. \
+        Wait a few minutes, then try again.",
     error_detail: "Technical detail",
     request_id: "Request ID",
     request_id_hint: "Mention it when you contact support.",
@@ -423,6 +433,7 @@ pub static NL: Texts = Texts {
     login_bad_credentials: "Gebruikersnaam of wachtwoord onjuist.",
     login_throttled: "Te veel mislukte pogingen. Probeer het over enkele minuten opnieuw.",
     login_expired: "Het inloggen duurde te lang. Ga terug naar de toepassing en begin opnieuw.",
+    login_busy: "Er loggen nu te veel mensen tegelijk in. Probeer het zo opnieuw.",
 
     consent_wants_access: "vraagt toegang tot uw account",
     logged_in_as: "Ingelogd als",
@@ -456,6 +467,9 @@ pub static NL: Texts = Texts {
     error_login_required_title: "Inloggen vereist",
     error_login_required_text: "U bent niet ingelogd. \
         Log in via de toepassing die u wilt gebruiken en probeer het daarna opnieuw.",
+    error_too_many_title: "Te veel verzoeken",
+    error_too_many_text: "Er kwamen te veel inlogverzoeken van uw netwerk. \
+        Wacht enkele minuten en probeer het daarna opnieuw.",
     error_detail: "Technische details",
     request_id: "Verzoek-ID",
     request_id_hint: "Vermeld dit als u contact opneemt met de helpdesk.",

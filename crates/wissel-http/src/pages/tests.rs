@@ -208,6 +208,7 @@ async fn login_problems_are_announced_and_linked() {
                 "expired",
                 locale.texts().login_expired,
             ),
+            (LoginProblem::Busy, "busy", locale.texts().login_busy),
         ] {
             let view = login_view(locale, Some(problem));
             let html = page(
@@ -370,6 +371,7 @@ async fn error_pages_render_in_both_locales() {
         ErrorKind::NotFound,
         ErrorKind::ServerError,
         ErrorKind::LoginRequired,
+        ErrorKind::TooManyRequests,
     ];
     for locale in LOCALES {
         for kind in kinds {

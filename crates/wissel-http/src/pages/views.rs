@@ -39,6 +39,8 @@ pub enum LoginProblem {
     Throttled,
     /// The request took too long; start again.
     Expired,
+    /// Too many logins at once (the password-hash queue is full); try again in a moment.
+    Busy,
 }
 
 /// The login form. It POSTs `i` (interaction), `csrf`, `username` and `password` to `action`.
@@ -69,6 +71,7 @@ impl LoginView<'_> {
             LoginProblem::BadCredentials => t.login_bad_credentials,
             LoginProblem::Throttled => t.login_throttled,
             LoginProblem::Expired => t.login_expired,
+            LoginProblem::Busy => t.login_busy,
         })
     }
 
@@ -78,6 +81,7 @@ impl LoginView<'_> {
             Some(LoginProblem::BadCredentials) => "bad_credentials",
             Some(LoginProblem::Throttled) => "throttled",
             Some(LoginProblem::Expired) => "expired",
+            Some(LoginProblem::Busy) => "busy",
             None => "",
         }
     }
@@ -155,6 +159,8 @@ pub enum ErrorKind {
     ServerError,
     /// The page needs a logged-in user.
     LoginRequired,
+    /// The client's address started too many pending requests.
+    TooManyRequests,
 }
 
 impl ErrorKind {
@@ -169,6 +175,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::ServerError => "server_error",
             ErrorKind::LoginRequired => "login_required",
+            ErrorKind::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -201,6 +208,7 @@ impl ErrorView<'_> {
             ErrorKind::NotFound => t.error_not_found_title,
             ErrorKind::ServerError => t.error_server_title,
             ErrorKind::LoginRequired => t.error_login_required_title,
+            ErrorKind::TooManyRequests => t.error_too_many_title,
         }
     }
 
@@ -214,6 +222,7 @@ impl ErrorView<'_> {
             ErrorKind::NotFound => t.error_not_found_text,
             ErrorKind::ServerError => t.error_server_text,
             ErrorKind::LoginRequired => t.error_login_required_text,
+            ErrorKind::TooManyRequests => t.error_too_many_text,
         }
     }
 }

@@ -2,9 +2,11 @@
 //! revocable. Withdrawing a consent revokes every grant the client holds from the user for that
 //! API (its refresh tokens and access tokens); ending a session ends it everywhere.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -49,10 +51,12 @@ pub(super) struct Notice {
 pub(super) async fn account(
     State(state): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(q): Query<Notice>,
 ) -> Response {
-    match page(&state, &headers, q.done.as_deref()).await {
+    let peer = browser::peer(&state, addr.as_ref().map(|a| &a.0), &headers);
+    match page(&state, &headers, &rid, peer, q.done.as_deref()).await {
         Ok(r) => r,
         Err(e) => failed(&state, &headers, &rid, &e),
     }
@@ -73,10 +77,12 @@ fn failed(state: &AppState, headers: &HeaderMap, rid: &RequestId, e: &InternalEr
 async fn page(
     state: &AppState,
     headers: &HeaderMap,
+    rid: &RequestId,
+    peer: Option<IpAddr>,
     done: Option<&str>,
 ) -> Result<Response, InternalError> {
     let Some((session, user)) = browser::session(state, headers).await? else {
-        return account_login(state, headers).await;
+        return account_login(state, headers, rid, peer).await;
     };
     let now = state.now();
     let registry = state.registry();
@@ -203,12 +209,14 @@ pub(super) struct ConsentId {
 pub(super) async fn medmij_end_page(
     State(state): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(q): Query<ConsentId>,
 ) -> Response {
+    let peer = browser::peer(&state, addr.as_ref().map(|a| &a.0), &headers);
     let result: Result<Response, InternalError> = async {
         let Some((_, user)) = browser::session(&state, &headers).await? else {
-            return account_login(&state, &headers).await;
+            return account_login(&state, &headers, &rid, peer).await;
         };
         let (Some(m), Some(id)) = (state.medmij(), q.id.as_deref()) else {
             return Ok(error_page(

@@ -2,7 +2,7 @@
 //! OpenID Connect Core §3.1.2). A pending request lives in the store as an interaction bound to
 //! the browser's CSRF secret; it completes once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -13,7 +13,9 @@ use serde::Deserialize;
 use wissel_core::flows::authorize::{
     self, AuthorizeError, PageError, Params, ReplyTo, consent_covers, grantable,
 };
-use wissel_core::grant::{AuthRequest, CodeRecord, Consent, Grant, Interaction, Session};
+use wissel_core::grant::{
+    AttemptBudget, AuthRequest, CodeRecord, Consent, Grant, Interaction, Reservation, Session,
+};
 use wissel_core::model::{Client, OIDC_SCOPES, User};
 use wissel_core::ports::AuditEvent;
 use wissel_core::scope::ScopeSet;
@@ -139,6 +141,11 @@ pub(super) async fn authorize(
 ) -> Response {
     let headers = req.headers().clone();
     let method = req.method().as_str().to_owned();
+    let peer = browser::peer(
+        &state,
+        req.extensions().get::<ConnectInfo<SocketAddr>>(),
+        &headers,
+    );
     let params = match read_raw(&state, req).await.and_then(|raw| {
         authorization_params(&raw).ok_or("the request has too many or too long parameters")
     }) {
@@ -157,8 +164,10 @@ pub(super) async fn authorize(
     if let Some(m) = state.medmij()
         && super::medmij_authorize::is_medmij_request(m, &params)
     {
-        return match super::medmij_authorize::authorize(&state, &headers, &rid, m, &params, &method)
-            .await
+        return match super::medmij_authorize::authorize(
+            &state, &headers, &rid, m, &params, &method, peer,
+        )
+        .await
         {
             Ok(r) => r,
             Err(e) => internal_page(&state, &headers, &rid, &e),
@@ -184,14 +193,15 @@ pub(super) async fn authorize(
         }
         Err(AuthorizeError::Redirect(to, e)) => return reply_error(&state, &headers, &to, &e),
     };
-    match proceed(&state, &headers, &rid, &client, request, None).await {
+    match proceed(&state, &headers, &rid, &client, request, None, peer).await {
         Ok(r) => r,
         Err(e) => internal_page(&state, &headers, &rid, &e),
     }
 }
 
 /// Takes a valid request as far as it can go: to the login page, the consent page, or the
-/// client with a code. `interaction` is the pending request when we come from a page.
+/// client with a code. `interaction` is the pending request when we come from a page; `peer`
+/// the client's address, which a new pending request is counted under.
 pub(super) async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
@@ -199,6 +209,7 @@ pub(super) async fn proceed(
     client: &Client,
     request: AuthRequest,
     interaction: Option<&Interaction>,
+    peer: Option<IpAddr>,
 ) -> Result<Response, InternalError> {
     let now = state.now();
     let session = browser::session(state, headers).await?;
@@ -213,11 +224,20 @@ pub(super) async fn proceed(
                 &OAuthError::new(ErrorCode::LoginRequired, "the user is not logged in"),
             ));
         }
-        return pending(state, headers, request, interaction, LOGIN_PATH).await;
+        return pending(state, headers, rid, request, interaction, LOGIN_PATH, peer).await;
     }
     if request.medmij.is_some() {
         // MedMij: the person consents to every request (core.authint.204/205).
-        return pending(state, headers, request, interaction, CONSENT_PATH).await;
+        return pending(
+            state,
+            headers,
+            rid,
+            request,
+            interaction,
+            CONSENT_PATH,
+            peer,
+        )
+        .await;
     }
     let Some((session, user)) = session else {
         return Err(InternalError::new("session vanished"));
@@ -240,7 +260,16 @@ pub(super) async fn proceed(
                     &OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
                 ));
             }
-            return pending(state, headers, request, interaction, CONSENT_PATH).await;
+            return pending(
+                state,
+                headers,
+                rid,
+                request,
+                interaction,
+                CONSENT_PATH,
+                peer,
+            )
+            .await;
         }
     }
     if let Some(i) = interaction
@@ -307,31 +336,86 @@ fn check_grantable(request: &AuthRequest, scopes: &ScopeSet) -> Result<(), OAuth
 async fn pending(
     state: &AppState,
     headers: &HeaderMap,
+    rid: &RequestId,
     request: AuthRequest,
     interaction: Option<&Interaction>,
     page: &str,
+    peer: Option<IpAddr>,
 ) -> Result<Response, InternalError> {
     let (csrf, new) = browser::csrf_for_page(state, headers);
     let id = match interaction {
         Some(i) if !new && i.csrf == secret::digest(csrf.as_bytes()) => i.id.clone(),
-        _ => {
-            let now = state.now();
-            let i = Interaction {
-                id: secret::generate_secret(),
-                request: Some(request),
-                csrf: secret::digest(csrf.as_bytes()),
-                created_at: now,
-                expires_at: now.saturating_add(state.settings().login.interaction_lifetime),
-            };
-            state.store().put_interaction(&i).await?;
-            i.id
-        }
+        _ => match start_interaction(state, Some(request), &csrf, peer).await? {
+            Some(id) => id,
+            None => return Ok(too_many_pending(state, headers, rid)),
+        },
     };
     let mut r = see_other(&format!("{}{page}?i={id}", state.settings().issuer));
     if new {
         browser::remember_csrf(&mut r, state, &csrf);
     }
     Ok(r)
+}
+
+/// Stores a new pending request bound to this CSRF secret, counted against the client
+/// address's budget of `login.pending_per_address` per `login.interaction_lifetime` (one
+/// conditional statement): what an anonymous caller can make the server store is bounded per
+/// address. `None`, with nothing stored, when the budget is spent.
+async fn start_interaction(
+    state: &AppState,
+    request: Option<AuthRequest>,
+    csrf: &str,
+    peer: Option<IpAddr>,
+) -> Result<Option<String>, InternalError> {
+    let now = state.now();
+    let login = &state.settings().login;
+    if let Some(ip) = peer {
+        let budget = AttemptBudget {
+            key: format!("pending:{}", browser::address_key(ip)),
+            limit: login.pending_per_address,
+        };
+        let since = now.saturating_sub(login.interaction_lifetime);
+        let reserved = state
+            .store()
+            .reserve_attempts(std::slice::from_ref(&budget), since, now)
+            .await?;
+        if reserved != Reservation::Granted {
+            metrics::counter!("wissel_login_refused_total", "reason" => "pending_per_address")
+                .increment(1);
+            tracing::warn!(
+                key = %budget.key,
+                "an address started more than login.pending_per_address pending requests"
+            );
+            return Ok(None);
+        }
+    }
+    let i = Interaction {
+        id: secret::generate_secret(),
+        request,
+        csrf: secret::digest(csrf.as_bytes()),
+        created_at: now,
+        expires_at: now.saturating_add(login.interaction_lifetime),
+    };
+    state.store().put_interaction(&i).await?;
+    Ok(Some(i.id))
+}
+
+/// The 429 page for an address that started too many pending requests.
+fn too_many_pending(state: &AppState, headers: &HeaderMap, rid: &RequestId) -> Response {
+    let mut r = error_page(
+        state,
+        headers,
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::TooManyRequests,
+        None,
+        &rid.0,
+    );
+    if let Ok(v) =
+        header::HeaderValue::from_str(&state.settings().login.interaction_lifetime.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// Issues the code and sends it to the client.
@@ -543,48 +627,81 @@ async fn login(
     let login = &state.settings().login;
     let now = state.now();
     let since = now.saturating_sub(login.failure_window);
-    let account_key = format!("account:{}", username.to_lowercase());
-    let mut keys = vec![account_key.clone()];
-    if let Some(ip) = browser::peer(state, addr, headers) {
-        keys.push(format!("address:{ip}"));
+    let account = username.to_lowercase();
+    // The owner's browser (it logged in to this account before) is counted under its own key
+    // instead of the account's, so a lock on the account does not lock the owner out
+    // (decision 0010); its own budget is as strict.
+    let owner_key = match browser::known_device(state, headers, &account) {
+        Some(device) => device,
+        None => format!("account:{account}"),
+    };
+    let mut budgets = vec![AttemptBudget {
+        key: owner_key.clone(),
+        limit: login.account_failures,
+    }];
+    let address_key = browser::peer(state, addr, headers).map(browser::address_key);
+    if let Some(key) = &address_key {
+        budgets.push(AttemptBudget {
+            key: key.clone(),
+            limit: login.address_failures,
+        });
     }
-    let mut throttled = false;
-    for key in &keys {
-        let limit = if key.starts_with("account:") {
-            login.account_failures
-        } else {
-            login.address_failures
-        };
-        let counts = state
-            .store()
-            .login_failures(std::slice::from_ref(key), since)
-            .await?;
-        throttled |= counts.iter().map(|c| c.failures).sum::<i64>() >= limit;
-    }
-    if throttled {
-        audit_login(state, rid, "throttled", None);
-        return Ok(render_login(
+    let interaction_budget = budgets.len();
+    budgets.push(AttemptBudget {
+        key: format!("interaction:{}", i.id),
+        limit: login.interaction_failures,
+    });
+    // A place in the bounded hash queue first, so that a refusal for load spends no attempt.
+    let Some(slot) = state.hash_slot() else {
+        audit_login(state, rid, "busy", None);
+        let mut r = render_login(
             state,
             headers,
             &i,
             username,
-            Some(LoginProblem::Throttled),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+            Some(LoginProblem::Busy),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Ok(r);
+    };
+    // Reserve the attempt before the password is checked: parallel guesses cannot all pass.
+    match state.store().reserve_attempts(&budgets, since, now).await? {
+        Reservation::Granted => {}
+        Reservation::Refused(k) if k == interaction_budget => {
+            // This pending request has had its password checks: it is spent.
+            state.store().take_interaction(&i.id).await?;
+            metrics::counter!("wissel_login_refused_total", "reason" => "interaction_spent")
+                .increment(1);
+            audit_login(state, rid, "interaction_spent", None);
+            return Ok(expired_page(state, headers, rid));
+        }
+        Reservation::Refused(_) => {
+            metrics::counter!("wissel_login_refused_total", "reason" => "throttled").increment(1);
+            audit_login(state, rid, "throttled", None);
+            return Ok(render_login(
+                state,
+                headers,
+                &i,
+                username,
+                Some(LoginProblem::Throttled),
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
+        }
     }
     let user = state.store().find_user(username).await?;
     let hash = user
         .as_ref()
         .filter(|u| !u.disabled)
         .map(|u| u.password_hash.clone());
-    let (ok, fresh) = state.check_password(password.to_owned(), hash).await?;
+    let (ok, fresh) = state
+        .check_password(slot, password.to_owned(), hash)
+        .await?;
     let user = match user {
         Some(u) if ok => u,
         _ => {
-            state
-                .store()
-                .record_login_failure(&keys, since, now)
-                .await?;
+            // The reserved attempt stays counted: it was a failure.
             audit_login(state, rid, "bad_credentials", None);
             return Ok(render_login(
                 state,
@@ -602,7 +719,12 @@ async fn login(
             .rehash_password(&user.subject, &user.password_hash, &fresh)
             .await?;
     }
-    state.store().clear_login_failures(&account_key).await?;
+    // A success clears its owner's count (never the account's when it came through a known
+    // browser: the attacker's failures still count) and gives the address its attempt back.
+    state.store().clear_login_failures(&owner_key).await?;
+    if let Some(key) = address_key {
+        state.store().release_attempts(&[key]).await?;
+    }
     let value = secret::generate_secret();
     let session = Session {
         digest: secret::digest(value.as_bytes()),
@@ -641,7 +763,17 @@ async fn login(
             let registry = state.registry();
             match registry.client(&request.client_id).filter(|c| !c.disabled) {
                 Some(client) => {
-                    proceed(state, &headers, rid, client, request.clone(), Some(&i)).await?
+                    let peer = browser::peer(state, addr, &headers);
+                    proceed(
+                        state,
+                        &headers,
+                        rid,
+                        client,
+                        request.clone(),
+                        Some(&i),
+                        peer,
+                    )
+                    .await?
                 }
                 None => error_page(
                     state,
@@ -655,6 +787,7 @@ async fn login(
         }
     };
     browser::start_session(&mut resp, state, &value);
+    browser::remember_device(&mut resp, state, &account);
     Ok(resp)
 }
 
@@ -897,21 +1030,17 @@ async fn consent(
 pub(super) async fn account_login(
     state: &AppState,
     headers: &HeaderMap,
+    rid: &RequestId,
+    peer: Option<IpAddr>,
 ) -> Result<Response, InternalError> {
     let (csrf, new) = browser::csrf_for_page(state, headers);
-    let now = state.now();
-    let i = Interaction {
-        id: secret::generate_secret(),
-        request: None,
-        csrf: secret::digest(csrf.as_bytes()),
-        created_at: now,
-        expires_at: now.saturating_add(state.settings().login.interaction_lifetime),
+    let Some(id) = start_interaction(state, None, &csrf, peer).await? else {
+        return Ok(too_many_pending(state, headers, rid));
     };
-    state.store().put_interaction(&i).await?;
     let mut r = see_other(&format!(
         "{}?i={}",
         state.settings().endpoint(LOGIN_PATH),
-        i.id
+        id
     ));
     if new {
         browser::remember_csrf(&mut r, state, &csrf);

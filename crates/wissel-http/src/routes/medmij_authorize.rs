@@ -111,6 +111,7 @@ pub(super) async fn authorize(
     m: &Medmij,
     params: &ParamList,
     method: &str,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Response, InternalError> {
     let trace = Trace::of(params);
     m.chain().record(ChainEvent {
@@ -129,7 +130,7 @@ pub(super) async fn authorize(
     });
     let lists = m.lists();
     match validate(m, &lists, &state.registry(), params, &trace) {
-        Ok((client, request)) => proceed(state, headers, rid, &client, request, None).await,
+        Ok((client, request)) => proceed(state, headers, rid, &client, request, None, peer).await,
         Err(AuthorizeError::Page(kind, detail)) => {
             tracing::info!(target: "wissel::medmij", request_id = %rid.0, reason = %detail, "MedMij authorization request refused on a page");
             m.chain().record(error_event(

@@ -122,8 +122,26 @@ pub fn router(state: AppState) -> Router {
     .route("/metrics", get(ops::metrics))
     .fallback(|| async { HttpError::NotFound })
     .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+    .layer(middleware::map_response_with_state(state.clone(), hsts))
     .layer(middleware::from_fn_with_state(state.clone(), track))
     .with_state(state)
+}
+
+/// `Strict-Transport-Security` on every response when wissel terminates TLS itself: a browser
+/// that once reached it over HTTPS never again sends its cookies or forms over plain HTTP. One
+/// year, this host only (wissel does not know its sibling hosts). Behind a TLS-terminating
+/// proxy, the proxy sets it; over plain HTTP it must not be sent (RFC 6797 §7.2).
+async fn hsts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut resp: Response,
+) -> Response {
+    if state.settings().hsts {
+        resp.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
 }
 
 /// The client certificate of the request's TLS connection, when it presented one.

@@ -271,7 +271,7 @@ fn advance(clock: &TestClock, secs: i64) {
 }
 
 /// One number from the node's database.
-async fn count(n: &Node, sql: &str) -> i64 {
+pub(crate) async fn count(n: &Node, sql: &str) -> i64 {
     use sqlx::Row;
     let q = sqlx::AssertSqlSafe(sql.to_owned());
     if n.storage.starts_with("sqlite") {

@@ -5,9 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 mod admin;
+mod anonymous_state;
 mod browser;
 mod code_flow;
 mod exchange;
+mod keys_and_pages;
+mod login_throttle;
 mod medmij;
 mod outbound;
 mod policy;

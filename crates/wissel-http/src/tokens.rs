@@ -117,9 +117,20 @@ pub struct Resolved {
     pub digest: Digest,
 }
 
-/// Resolves a presented value to an active token: ours, unexpired and not revoked. `None` for
-/// everything else (garbage, foreign, expired, revoked). Only a store failure is an error.
+/// Resolves a presented value to an active token: ours, unexpired, not revoked, and still
+/// standing under today's policy ([`standing::token_stands`]). `None` for everything else
+/// (garbage, foreign, expired, revoked, no longer allowed). Only a store failure is an error.
 pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, InternalError> {
+    match find(state, value).await? {
+        Some(r) if stands(state, &r.token).await? => Ok(Some(r)),
+        _ => Ok(None),
+    }
+}
+
+/// Like [`resolve`], without today's policy: ours, unexpired and not revoked. Only for
+/// revocation (RFC 7009), so that a token its client revokes while policy does not allow it
+/// stays revoked if policy allows it again.
+pub async fn find(state: &AppState, value: &str) -> Result<Option<Resolved>, InternalError> {
     if value.is_empty() || value.len() > MAX_TOKEN_LEN {
         return Ok(None);
     }
@@ -145,7 +156,7 @@ pub async fn resolve(state: &AppState, value: &str) -> Result<Option<Resolved>, 
             t
         }
     };
-    if token.expires_at <= now || state.is_revoked(&token) || !stands(state, &token).await? {
+    if token.expires_at <= now || state.is_revoked(&token) {
         return Ok(None);
     }
     Ok(Some(Resolved { token, digest }))

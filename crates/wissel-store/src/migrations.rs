@@ -85,3 +85,51 @@ pub(crate) fn sqlite() -> Migrator {
 pub(crate) fn postgres() -> Migrator {
     migrator(POSTGRES)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 0005 keeps a per-client consent only when it can be attributed: one that holds
+    /// nothing but OpenID Connect scopes becomes a consent without an API; one that holds any
+    /// API's scope is dropped, since it cannot be told which API it was for (issue 10, item 2).
+    #[tokio::test]
+    async fn consents_that_cannot_be_attributed_to_an_api_are_dropped() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        migrator(&SQLITE[..4]).run(&pool).await.unwrap();
+        for (client, scope) in [
+            ("oidc-only", "email offline_access openid profile"),
+            ("mixed", "openid orders:read"),
+            ("api-only", "orders:read"),
+            ("lookalike", "openid openid-extra"),
+        ] {
+            sqlx::query(
+                "INSERT INTO consents (subject, client_id, scope, granted_at, expires_at) \
+                 VALUES ('s', $1, $2, 1, 2)",
+            )
+            .bind(client)
+            .bind(scope)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        migrator(SQLITE).run(&pool).await.unwrap();
+        let kept: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT client_id, api, scope FROM consents ORDER BY client_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            kept,
+            vec![(
+                "oidc-only".to_owned(),
+                String::new(),
+                "email offline_access openid profile".to_owned()
+            )]
+        );
+    }
+}

@@ -4,8 +4,8 @@
 //! ([`granted_scopes`]); nothing is trusted because an earlier token carried it.
 //!
 //! Three readers: every place a presented access token is accepted ([`token_stands`]:
-//! introspection, UserInfo, token exchange's subject and actor, revocation), the refresh grant
-//! ([`user_scope_now`], through `flows::code::check_refresh`), and the sweep that revokes the
+//! introspection, UserInfo, token exchange's subject and actor), the refresh grant
+//! ([`user_scope_now`], through `flows::code::refresh_scope`), and the sweep that revokes the
 //! grants a removed link, authorization, scope, client, API or user no longer allows
 //! ([`grant_stands`]).
 

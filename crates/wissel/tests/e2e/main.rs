@@ -9,6 +9,8 @@ mod browser;
 mod code_flow;
 mod exchange;
 mod medmij;
+mod memory;
+mod slow_clients;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

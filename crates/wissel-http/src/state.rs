@@ -15,6 +15,7 @@ use wissel_core::model::{AccessToken, Digest, Registry, Revocation, RevocationKi
 use wissel_core::ports::{AuditEvent, AuditSink, Clock, Store};
 use wissel_crypto::keyring::KeyRing;
 use wissel_crypto::keys::MasterKey;
+use wissel_crypto::password::HashMemory;
 use wissel_crypto::rotation::RotationPolicy;
 
 /// Server settings the HTTP layer needs, already validated.
@@ -24,6 +25,8 @@ pub struct Settings {
     pub issuer: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a request body may take to arrive once its handler reads it (`408` after it).
+    pub body_timeout: Duration,
     /// The algorithm of newly created signing keys.
     pub signing_alg: SigningAlg,
     /// Additional algorithms, each with its own key set, that sign only ID tokens (for clients
@@ -173,7 +176,7 @@ struct Inner {
     jwks_cache: moka::sync::Cache<String, Arc<JwkSet>>,
     http: reqwest::Client,
     metrics: Option<PrometheusHandle>,
-    hash_permits: tokio::sync::Semaphore,
+    hash_slots: Arc<HashSlots>,
     dummy_hash: String,
     demo_pending: moka::sync::Cache<String, Arc<(String, String)>>,
     user_access: moka::sync::Cache<(String, String), Arc<UserAccess>>,
@@ -183,6 +186,68 @@ struct Inner {
 /// change of authorizations bumps the store's generation, which empties the cache on every node
 /// within `server.sync_interval_ms`; a disabled user's grants are revoked at once.
 const USER_ACCESS_TTL: Duration = Duration::from_secs(10);
+
+/// The bounded password-hash pool: as many slots as `login.max_concurrent_hashes`, each with its
+/// own Argon2 working memory, allocated at the slot's first use and then reused, so that the
+/// memory password hashing holds is bounded by the slot count times 19 MiB.
+struct HashSlots {
+    permits: Arc<tokio::sync::Semaphore>,
+    memory: std::sync::Mutex<Vec<HashMemory>>,
+}
+
+impl HashSlots {
+    fn new(slots: usize) -> Self {
+        let slots = slots.max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(slots)),
+            memory: std::sync::Mutex::new((0..slots).map(|_| HashMemory::new()).collect()),
+        }
+    }
+
+    async fn acquire(slots: &Arc<Self>) -> Result<HashSlot, InternalError> {
+        let permit = slots
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(InternalError::new)?;
+        let memory = slots
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        Ok(HashSlot {
+            slots: slots.clone(),
+            memory,
+            _permit: permit,
+        })
+    }
+}
+
+/// A slot in use: its memory goes back to the pool, and its permit is released, when dropped.
+struct HashSlot {
+    slots: Arc<HashSlots>,
+    memory: HashMemory,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl HashSlot {
+    fn memory(&mut self) -> &mut HashMemory {
+        &mut self.memory
+    }
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        self.slots
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
+    }
+}
 
 /// The shared state of one node. Cheap to clone.
 #[derive(Clone)]
@@ -225,7 +290,7 @@ impl AppState {
         .await
         .map_err(InternalError::new)?
         .map_err(InternalError::new)?;
-        let hash_permits = tokio::sync::Semaphore::new(settings.login.max_concurrent_hashes.max(1));
+        let hash_slots = Arc::new(HashSlots::new(settings.login.max_concurrent_hashes));
         let demo_pending = moka::sync::Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(600))
@@ -245,7 +310,7 @@ impl AppState {
             jwks_cache,
             http,
             metrics,
-            hash_permits,
+            hash_slots,
             dummy_hash,
             demo_pending,
             user_access: moka::sync::Cache::builder()
@@ -345,27 +410,27 @@ impl AppState {
 
     /// Checks a password against a digest (or, when `hash` is `None`, against a dummy digest so
     /// that unknown users take as long) on a blocking thread, at most
-    /// `login.max_concurrent_hashes` at once: a burst of logins queues here instead of starving
-    /// the runtime. Returns whether it matched and, if it did and the digest's parameters are
-    /// outdated, a fresh digest to store.
+    /// `login.max_concurrent_hashes` at once, each in its slot's reused Argon2 memory: a burst
+    /// of logins queues here instead of starving the runtime or growing the heap. Returns whether
+    /// it matched and, if it did and the digest's parameters are outdated, a fresh digest to
+    /// store.
     pub async fn check_password(
         &self,
         password: String,
         hash: Option<String>,
     ) -> Result<(bool, Option<String>), InternalError> {
-        let _permit = self
-            .0
-            .hash_permits
-            .acquire()
-            .await
-            .map_err(InternalError::new)?;
+        // The slot is held by the blocking task itself: a caller that goes away does not free
+        // it while the hash is still being computed.
+        let slot = HashSlots::acquire(&self.0.hash_slots).await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.0.dummy_hash.clone());
         tokio::task::spawn_blocking(move || {
             use wissel_crypto::password;
-            let ok = password::verify_password(&password, &hash) && known;
+            let mut slot = slot;
+            let memory = slot.memory();
+            let ok = password::verify_password_with(&password, &hash, memory) && known;
             let fresh = if ok && password::needs_rehash(&hash) {
-                password::hash_password(&password).ok()
+                password::hash_password_with(&password, memory).ok()
             } else {
                 None
             };

@@ -6,6 +6,7 @@
 #   bash bench/memory.sh                                    # 1,000,000 introspections, 2,000 logins
 #   INTROSPECTIONS=200000 LOGINS=500 bash bench/memory.sh   # a quick look
 #   PROFILE=debug bash bench/memory.sh                      # the debug build (dependencies at opt-level 2)
+#   BIN=/path/to/wissel bash bench/memory.sh                # a binary built before
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,12 +22,14 @@ BASE="http://127.0.0.1:$PORT"
 
 command -v oha >/dev/null || cargo install oha --locked
 command -v curl >/dev/null || { echo "bench needs curl" >&2; exit 1; }
-if [ "$PROFILE" = release ]; then
-  cargo build --release -q -p wissel
-else
-  cargo build -q -p wissel
+if [ -z "${BIN:-}" ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build --release -q -p wissel
+  else
+    cargo build -q -p wissel
+  fi
+  BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/wissel
 fi
-BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/wissel
 
 WORK=$(mktemp -d)
 SERVER_PID=

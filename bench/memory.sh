@@ -88,10 +88,11 @@ echo "| started | 0 | 0 | $(rss) | $(hwm) |"
 
 # Introspections of 1,000 distinct tokens; /metrics is never scraped.
 for _ in $(seq 1 1000); do
-  curl -s -u "bench:$CLIENT_SECRET" -d grant_type=client_credentials -d audience=jwt-api "$BASE/token" |
-    sed -E 's/.*"access_token":"([^"]+)".*/token=\1/'
+  body=$(curl -s -u "bench:$CLIENT_SECRET" -d grant_type=client_credentials -d audience=jwt-api "$BASE/token")
+  printf '%s\n' "$body" | sed -E 's/.*"access_token":"([^"]+)".*/token=\1/'
 done > "$WORK/tokens.lines"
-[ "$(grep -c '^token=ey' "$WORK/tokens.lines")" -eq 1000 ] || { echo "token pool is wrong" >&2; exit 1; }
+[ "$(grep -c '^token=ey' "$WORK/tokens.lines")" -eq 1000 ] ||
+  { echo "token pool is wrong:" >&2; grep -v '^token=ey' "$WORK/tokens.lines" | head -3 >&2; exit 1; }
 t0=$(date +%s)
 timeout "$MAX_SECS" oha --no-tui --output-format json -n "$INTROSPECTIONS" -c "$CONCURRENCY" \
   -m POST -T application/x-www-form-urlencoded -a "jwt-api:$API_SECRET" -Z "$WORK/tokens.lines" \

@@ -1817,6 +1817,39 @@ mod tests {
     }
 
     #[test]
+    fn connection_bounds_have_defaults_and_ranges() {
+        let c = load("issuer = \"http://127.0.0.1:8080\"").unwrap();
+        assert_eq!(c.connections, ConnectionLimits::default());
+        assert_eq!(c.body_timeout, Duration::from_secs(10));
+        let c = load(
+            "issuer = \"http://127.0.0.1:8080\"\n[server]\nidle_timeout_ms = 400\nheader_timeout_ms = 300\n\
+             body_timeout_ms = 200\nhandshake_timeout_ms = 100\nmax_connections = 5\n\
+             max_requests_per_connection = 7",
+        )
+        .unwrap();
+        assert_eq!(c.connections.idle_timeout, Duration::from_millis(400));
+        assert_eq!(c.connections.header_timeout, Duration::from_millis(300));
+        assert_eq!(c.connections.handshake_timeout, Duration::from_millis(100));
+        assert_eq!(c.body_timeout, Duration::from_millis(200));
+        assert_eq!(c.connections.max_connections, 5);
+        assert_eq!(c.connections.max_requests_per_connection, 7);
+        let e = load(
+            "issuer = \"http://127.0.0.1:8080\"\n[server]\nidle_timeout_ms = 0\nbody_timeout_ms = 99\n\
+             max_connections = 0\nmax_requests_per_connection = 0",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.idle_timeout_ms",
+            "server.body_timeout_ms",
+            "server.max_connections",
+            "server.max_requests_per_connection",
+        ] {
+            assert!(e.contains(key), "{key} missing in {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let e = load(
             "issuer = \"http://127.0.0.1:8080\"\n[server]\nlisten = \"127.0.0.1:1\"\nlistne = 1",

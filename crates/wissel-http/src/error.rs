@@ -1,6 +1,6 @@
 //! The one mapping from errors to HTTP responses: RFC 6749 §5.2 JSON with
 //! `Cache-Control: no-store`, 401 with `WWW-Authenticate` for `invalid_client`, 413 for
-//! oversized bodies, JSON 404 and 405.
+//! oversized bodies, 408 for bodies that do not arrive in time, JSON 404 and 405.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -23,6 +23,8 @@ pub enum HttpError {
     },
     /// The body exceeds the bound.
     TooLarge,
+    /// The body did not arrive within the body read timeout.
+    BodyTimeout,
     /// No such path.
     NotFound,
     /// The path exists, the method does not.
@@ -88,6 +90,19 @@ impl IntoResponse for HttpError {
                     "invalid_request",
                     "request body is too large",
                 );
+                r.extensions_mut()
+                    .insert(Outcome::error("invalid_request", None));
+                r
+            }
+            Self::BodyTimeout => {
+                let mut r = body(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "invalid_request",
+                    "the request body did not arrive in time",
+                );
+                // The rest of the body is not read: the connection cannot carry another request.
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 r.extensions_mut()
                     .insert(Outcome::error("invalid_request", None));
                 r

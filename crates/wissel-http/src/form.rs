@@ -10,7 +10,7 @@ use axum::http::{Request, header};
 use wissel_core::OAuthError;
 
 use crate::error::HttpError;
-use crate::state::AppState;
+use crate::state::{AppState, Settings};
 
 /// Parameters that may appear more than once (RFC 8693 §2.1, RFC 8707 §2).
 const REPEATABLE: &[&str] = &["audience", "resource"];
@@ -106,14 +106,13 @@ impl FromRequest<AppState> for OAuthForm {
     type Rejection = HttpError;
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.settings().max_body_bytes;
         if !is_form(req.headers()) {
             return Err(OAuthError::invalid_request(
                 "content type must be application/x-www-form-urlencoded",
             )
             .into());
         }
-        let bytes = read_body(req, limit).await?;
+        let bytes = read_body(req, state.settings()).await?;
         Ok(Self::parse(&bytes)?)
     }
 }
@@ -131,8 +130,14 @@ pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
         })
 }
 
-/// Reads a request body of at most `limit` bytes: 413 beyond it.
-pub async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::Bytes, HttpError> {
+/// Reads a request body of at most `settings.max_body_bytes` bytes (413 beyond it) that arrives
+/// whole within `settings.body_timeout` (408 after it): a client that sends its headers and then
+/// trickles or withholds the body never holds a handler longer than that.
+pub async fn read_body(
+    req: Request<Body>,
+    settings: &Settings,
+) -> Result<axum::body::Bytes, HttpError> {
+    let limit = settings.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -141,7 +146,13 @@ pub async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::B
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(HttpError::TooLarge);
     }
-    let bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+    let read = axum::body::to_bytes(req.into_body(), limit);
+    let Ok(read) = tokio::time::timeout(settings.body_timeout, read).await else {
+        metrics::counter!("wissel_connections_timed_out_total", "phase" => "body").increment(1);
+        tracing::debug!("request body timed out");
+        return Err(HttpError::BodyTimeout);
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             let too_large = std::error::Error::source(&e)

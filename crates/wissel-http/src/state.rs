@@ -14,6 +14,7 @@ use wissel_core::model::{AccessToken, Digest, Registry, Revocation, RevocationKi
 use wissel_core::ports::{AuditEvent, AuditSink, Clock, Store};
 use wissel_crypto::keyring::KeyRing;
 use wissel_crypto::keys::MasterKey;
+use wissel_crypto::password::HashMemory;
 use wissel_crypto::rotation::RotationPolicy;
 
 /// Server settings the HTTP layer needs, already validated.
@@ -23,6 +24,8 @@ pub struct Settings {
     pub issuer: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a request body may take to arrive once its handler reads it (`408` after it).
+    pub body_timeout: Duration,
     /// The algorithm of newly created signing keys.
     pub signing_alg: SigningAlg,
     /// Additional algorithms, each with its own key set, that sign only ID tokens (for clients
@@ -187,9 +190,9 @@ struct Inner {
     client_jwks: crate::fetch::ClientJwks,
     http: reqwest::Client,
     metrics: Option<PrometheusHandle>,
-    hash_permits: tokio::sync::Semaphore,
     /// Logins hashing or waiting to: `max_concurrent_hashes + max_queued_hashes` places.
     hash_queue: Arc<tokio::sync::Semaphore>,
+    hash_slots: Arc<HashSlots>,
     dummy_hash: String,
     demo_pending: moka::sync::Cache<String, Arc<(String, String)>>,
     user_access: moka::sync::Cache<(String, String), Arc<UserAccess>>,
@@ -202,6 +205,68 @@ pub struct HashSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 /// change of authorizations bumps the store's generation, which empties the cache on every node
 /// within `server.sync_interval_ms`; a disabled user's grants are revoked at once.
 const USER_ACCESS_TTL: Duration = Duration::from_secs(10);
+
+/// The bounded password-hash pool: as many slots as `login.max_concurrent_hashes`, each with its
+/// own Argon2 working memory, allocated at the slot's first use and then reused, so that the
+/// memory password hashing holds is bounded by the slot count times 19 MiB.
+struct HashSlots {
+    permits: Arc<tokio::sync::Semaphore>,
+    memory: std::sync::Mutex<Vec<HashMemory>>,
+}
+
+impl HashSlots {
+    fn new(slots: usize) -> Self {
+        let slots = slots.max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(slots)),
+            memory: std::sync::Mutex::new((0..slots).map(|_| HashMemory::new()).collect()),
+        }
+    }
+
+    async fn acquire(slots: &Arc<Self>) -> Result<HashWorker, InternalError> {
+        let permit = slots
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(InternalError::new)?;
+        let memory = slots
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        Ok(HashWorker {
+            slots: slots.clone(),
+            memory,
+            _permit: permit,
+        })
+    }
+}
+
+/// A slot in use: its memory goes back to the pool, and its permit is released, when dropped.
+struct HashWorker {
+    slots: Arc<HashSlots>,
+    memory: HashMemory,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl HashWorker {
+    fn memory(&mut self) -> &mut HashMemory {
+        &mut self.memory
+    }
+}
+
+impl Drop for HashWorker {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        self.slots
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
+    }
+}
 
 /// The shared state of one node. Cheap to clone.
 #[derive(Clone)]
@@ -241,7 +306,7 @@ impl AppState {
         .await
         .map_err(InternalError::new)?
         .map_err(InternalError::new)?;
-        let hash_permits = tokio::sync::Semaphore::new(settings.login.max_concurrent_hashes.max(1));
+        let hash_slots = Arc::new(HashSlots::new(settings.login.max_concurrent_hashes));
         let hash_queue = Arc::new(tokio::sync::Semaphore::new(
             settings
                 .login
@@ -268,8 +333,8 @@ impl AppState {
             client_jwks,
             http,
             metrics,
-            hash_permits,
             hash_queue,
+            hash_slots,
             dummy_hash,
             demo_pending,
             user_access: moka::sync::Cache::builder()
@@ -384,29 +449,29 @@ impl AppState {
 
     /// Checks a password against a digest (or, when `hash` is `None`, against a dummy digest so
     /// that unknown users take as long) on a blocking thread, at most
-    /// `login.max_concurrent_hashes` at once; `slot` is the caller's place in the bounded queue
-    /// ([`AppState::hash_slot`]), given up when the check is done. Returns whether it matched
-    /// and, if it did and the digest's parameters are outdated, a fresh digest to store.
+    /// `login.max_concurrent_hashes` at once, each in its slot's reused Argon2 memory; `slot` is
+    /// the caller's place in the bounded queue ([`AppState::hash_slot`]). Both are held by the
+    /// blocking task until the hash is done, so a caller that goes away frees nothing early.
+    /// Returns whether it matched and, if it did and the digest's parameters are outdated, a
+    /// fresh digest to store.
     pub async fn check_password(
         &self,
         slot: HashSlot,
         password: String,
         hash: Option<String>,
     ) -> Result<(bool, Option<String>), InternalError> {
-        let _slot = slot;
-        let _permit = self
-            .0
-            .hash_permits
-            .acquire()
-            .await
-            .map_err(InternalError::new)?;
+        let place = slot;
+        let worker = HashSlots::acquire(&self.0.hash_slots).await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.0.dummy_hash.clone());
         tokio::task::spawn_blocking(move || {
             use wissel_crypto::password;
-            let ok = password::verify_password(&password, &hash) && known;
+            let _place = place;
+            let mut worker = worker;
+            let memory = worker.memory();
+            let ok = password::verify_password_with(&password, &hash, memory) && known;
             let fresh = if ok && password::needs_rehash(&hash) {
-                password::hash_password(&password).ok()
+                password::hash_password_with(&password, memory).ok()
             } else {
                 None
             };

@@ -24,6 +24,8 @@ use wissel_crypto::rotation::RotationPolicy;
 use wissel_crypto::secret;
 use wissel_http::state::{LoginSettings, UiSettings};
 
+use crate::listener::ConnectionLimits;
+
 mod medmij;
 
 pub use medmij::{FetchIdentity, MedmijConfig};
@@ -73,6 +75,12 @@ struct RawServer {
     jwks_uri_cache_secs: u64,
     metrics: bool,
     acmidm_path_aliases: bool,
+    handshake_timeout_ms: u64,
+    idle_timeout_ms: u64,
+    header_timeout_ms: u64,
+    body_timeout_ms: u64,
+    max_connections: usize,
+    max_requests_per_connection: u64,
     tls: Option<RawTls>,
 }
 
@@ -95,6 +103,12 @@ impl Default for RawServer {
             jwks_uri_cache_secs: 300,
             acmidm_path_aliases: false,
             metrics: true,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_requests_per_connection: 1_000,
             tls: None,
         }
     }
@@ -407,6 +421,10 @@ pub struct Config {
     pub storage_url: String,
     /// The HTTP settings.
     pub max_body_bytes: usize,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// The bounds on connections: how many, and how long each phase may take.
+    pub connections: ConnectionLimits,
     /// Node sync interval.
     pub sync_interval: Duration,
     /// Maintenance interval.
@@ -1288,6 +1306,29 @@ fn validate(
     if !(1024..=16 * 1024 * 1024).contains(&raw.server.max_body_bytes) {
         p.add("server.max_body_bytes", "must be between 1024 and 16777216");
     }
+    for (key, ms) in [
+        (
+            "server.handshake_timeout_ms",
+            raw.server.handshake_timeout_ms,
+        ),
+        ("server.idle_timeout_ms", raw.server.idle_timeout_ms),
+        ("server.header_timeout_ms", raw.server.header_timeout_ms),
+        ("server.body_timeout_ms", raw.server.body_timeout_ms),
+    ] {
+        in_range(&mut p, key, ms, 100..=600_000);
+    }
+    in_range(
+        &mut p,
+        "server.max_connections",
+        raw.server.max_connections,
+        1..=1_000_000,
+    );
+    in_range(
+        &mut p,
+        "server.max_requests_per_connection",
+        raw.server.max_requests_per_connection,
+        1..=1_000_000,
+    );
     if !(50..=60_000).contains(&raw.server.sync_interval_ms) {
         p.add("server.sync_interval_ms", "must be between 50 and 60000");
     }
@@ -1787,6 +1828,14 @@ fn validate(
         tls,
         storage_url: resolve_sqlite_path(&raw.storage.url, base),
         max_body_bytes: raw.server.max_body_bytes,
+        body_timeout: Duration::from_millis(raw.server.body_timeout_ms),
+        connections: ConnectionLimits {
+            handshake_timeout: Duration::from_millis(raw.server.handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(raw.server.idle_timeout_ms),
+            header_timeout: Duration::from_millis(raw.server.header_timeout_ms),
+            max_connections: raw.server.max_connections,
+            max_requests_per_connection: raw.server.max_requests_per_connection,
+        },
         sync_interval: Duration::from_millis(raw.server.sync_interval_ms),
         maintenance_interval: Duration::from_secs(raw.server.maintenance_interval_secs),
         token_cache_capacity: raw.server.token_cache_capacity,
@@ -1839,6 +1888,39 @@ mod tests {
             "relative to the configuration file"
         );
         assert_eq!(c.signing_alg, SigningAlg::ES256);
+    }
+
+    #[test]
+    fn connection_bounds_have_defaults_and_ranges() {
+        let c = load("issuer = \"http://127.0.0.1:8080\"").unwrap();
+        assert_eq!(c.connections, ConnectionLimits::default());
+        assert_eq!(c.body_timeout, Duration::from_secs(10));
+        let c = load(
+            "issuer = \"http://127.0.0.1:8080\"\n[server]\nidle_timeout_ms = 400\nheader_timeout_ms = 300\n\
+             body_timeout_ms = 200\nhandshake_timeout_ms = 100\nmax_connections = 5\n\
+             max_requests_per_connection = 7",
+        )
+        .unwrap();
+        assert_eq!(c.connections.idle_timeout, Duration::from_millis(400));
+        assert_eq!(c.connections.header_timeout, Duration::from_millis(300));
+        assert_eq!(c.connections.handshake_timeout, Duration::from_millis(100));
+        assert_eq!(c.body_timeout, Duration::from_millis(200));
+        assert_eq!(c.connections.max_connections, 5);
+        assert_eq!(c.connections.max_requests_per_connection, 7);
+        let e = load(
+            "issuer = \"http://127.0.0.1:8080\"\n[server]\nidle_timeout_ms = 0\nbody_timeout_ms = 99\n\
+             max_connections = 0\nmax_requests_per_connection = 0",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.idle_timeout_ms",
+            "server.body_timeout_ms",
+            "server.max_connections",
+            "server.max_requests_per_connection",
+        ] {
+            assert!(e.contains(key), "{key} missing in {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod demo_api;
+pub mod listener;
 pub mod provision;
 pub mod server;
 pub mod tls;

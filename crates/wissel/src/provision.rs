@@ -6,7 +6,7 @@
 use wissel_core::InternalError;
 use wissel_core::model::{ApplyReport, Provisioning, User};
 use wissel_core::ports::Store;
-use wissel_crypto::password;
+use wissel_crypto::password::{self, HashMemory};
 use wissel_crypto::secret::generate_id;
 
 use crate::config::{Declared, PasswordSpec};
@@ -18,20 +18,28 @@ pub async fn apply(
     now: i64,
 ) -> Result<ApplyReport, InternalError> {
     let mut users = Vec::with_capacity(declared.users.len());
+    // One Argon2 working memory for every user of the file: allocating 19 MiB per user would
+    // leave hundreds of MiB in the allocator's arenas after a start with many users.
+    let mut memory = HashMemory::new();
     for spec in &declared.users {
         let existing = store.find_user(&spec.username).await?;
         let password_hash = match (&spec.password, &existing) {
             (PasswordSpec::Hash(h), _) => h.clone(),
             (PasswordSpec::Plain(pw), Some(u))
-                if verify(pw.clone(), u.password_hash.clone()).await? =>
+                if {
+                    let (pw, hash) = (pw.clone(), u.password_hash.clone());
+                    in_memory(&mut memory, move |m| {
+                        password::verify_password_with(&pw, &hash, m)
+                    })
+                    .await?
+                } =>
             {
                 u.password_hash.clone()
             }
             (PasswordSpec::Plain(pw), _) => {
                 let pw = pw.clone();
-                tokio::task::spawn_blocking(move || password::hash_password(&pw))
-                    .await
-                    .map_err(InternalError::new)?
+                in_memory(&mut memory, move |m| password::hash_password_with(&pw, m))
+                    .await?
                     .map_err(InternalError::new)?
             }
         };
@@ -74,8 +82,18 @@ pub async fn apply(
     Ok(report)
 }
 
-async fn verify(pw: String, hash: String) -> Result<bool, InternalError> {
-    tokio::task::spawn_blocking(move || password::verify_password(&pw, &hash))
-        .await
-        .map_err(InternalError::new)
+/// Runs `f` on a blocking thread with `memory`, which comes back afterwards.
+async fn in_memory<T: Send + 'static>(
+    memory: &mut HashMemory,
+    f: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+) -> Result<T, InternalError> {
+    let mut lent = std::mem::take(memory);
+    let (out, lent) = tokio::task::spawn_blocking(move || {
+        let out = f(&mut lent);
+        (out, lent)
+    })
+    .await
+    .map_err(InternalError::new)?;
+    *memory = lent;
+    Ok(out)
 }

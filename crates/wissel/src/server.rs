@@ -16,6 +16,7 @@ use wissel_http::{AppState, Settings};
 use wissel_store::SqlStore;
 
 use crate::config::{Config, MedmijConfig};
+use crate::listener::ConnectionLimits;
 use crate::provision;
 use wissel_http::medmij::{Medmij, SecretSource};
 use wissel_medmij::policy::{AllOffered, Availability};
@@ -170,6 +171,7 @@ pub async fn start_with(
     let settings = Settings {
         issuer: config.issuer.clone(),
         max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_timeout,
         signing_alg: config.signing_alg,
         id_token_algs: config.id_token_algs.clone(),
         rotation: config.rotation,
@@ -230,30 +232,25 @@ pub async fn start_with(
     if let Some(secret) = &config.demo_api_secret {
         app = app.merge(crate::demo_api::router(&config.issuer, secret)?);
     }
-    let http = match &config.tls {
-        Some(tls) => {
-            let acceptor =
-                crate::tls::acceptor(&tls.cert_file, &tls.key_file, tls.client_ca_file.as_deref())?;
-            tokio::spawn(crate::tls::serve(listener, acceptor, app, rx.clone()))
-        }
-        None => {
-            let mut stop = rx.clone();
-            tokio::spawn(async move {
-                let graceful = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(graceful)
-                .await
-                {
-                    tracing::error!(cause = %e, "http server failed");
-                }
-            })
-        }
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::tls::acceptor(
+            &tls.cert_file,
+            &tls.key_file,
+            tls.client_ca_file.as_deref(),
+        )?),
+        None => None,
     };
+    let limits = ConnectionLimits {
+        max_connections: crate::listener::connection_cap(config.connections.max_connections),
+        ..config.connections
+    };
+    let http = tokio::spawn(crate::listener::serve(
+        listener,
+        tls,
+        app,
+        limits,
+        rx.clone(),
+    ));
     let maintenance = tokio::spawn(maintain(state.clone(), rx));
     tracing::info!(%addr, issuer = %config.issuer, "wissel is serving");
     Ok(Server {
@@ -265,7 +262,7 @@ pub async fn start_with(
 }
 
 /// Keeps a node in step with the store: every sync interval, configuration generation and
-/// revocations; every maintenance interval, key rotation, key-ring refresh and purging.
+/// revocations (and drains the metrics recorder's histograms); every maintenance interval, key rotation, key-ring refresh and purging.
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut sync = tokio::time::interval(state.settings().sync_interval);
     // start_on has just applied the rotation schedule: the first maintenance run is one
@@ -291,6 +288,12 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
                 }
             }
             _ = sync.tick() => {
+                // Histograms keep every sample until drained: without this, a node whose
+                // `/metrics` is never scraped grows by every request it serves.
+                if let Some(metrics) = state.metrics() {
+                    metrics.run_upkeep();
+                    metrics::counter!("wissel_metrics_upkeep_total").increment(1);
+                }
                 if let Err(e) = state.sync_config().await {
                     tracing::warn!(cause = %e, "configuration sync failed");
                 }

@@ -23,6 +23,7 @@ use wissel_core::{ErrorCode, InternalError, OAuthError};
 use wissel_crypto::secret;
 
 use crate::browser::{self, chrome, error_page, reply, see_other};
+use crate::error::HttpError;
 use crate::form::{ParamList, is_form, read_body};
 use crate::observe::RequestId;
 use crate::pages::{self, ConsentView, ErrorKind, LoginProblem, LoginView, ScopeLine};
@@ -65,9 +66,10 @@ async fn read_raw(state: &AppState, req: Request<Body>) -> Result<Bytes, &'stati
         if !is_form(req.headers()) {
             return Err("the form must be application/x-www-form-urlencoded");
         }
-        read_body(req, state.settings().max_body_bytes)
-            .await
-            .map_err(|_| "the request is too large")
+        read_body(req, state.settings()).await.map_err(|e| match e {
+            HttpError::BodyTimeout => "the request did not arrive in time",
+            _ => "the request is too large",
+        })
     } else {
         let q = req.uri().query().unwrap_or("");
         if q.len() > state.settings().max_body_bytes {

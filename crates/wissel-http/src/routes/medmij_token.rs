@@ -146,6 +146,11 @@ pub(super) async fn token(
                     status_of(error.code).as_u16(),
                 ),
                 HttpError::TooLarge => ("invalid_request", "request body is too large".into(), 413),
+                HttpError::BodyTimeout => (
+                    "invalid_request",
+                    "the request body did not arrive in time".into(),
+                    408,
+                ),
                 HttpError::NotFound | HttpError::MethodNotAllowed => {
                     ("invalid_request", "not a token request".into(), 400)
                 }

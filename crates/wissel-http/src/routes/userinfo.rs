@@ -84,7 +84,7 @@ pub(super) async fn userinfo(
     let mut from_body = None;
     if req.method() == Method::POST {
         let form_ct = crate::form::is_form(&headers);
-        let body = match read_body(req, state.settings().max_body_bytes).await {
+        let body = match read_body(req, state.settings()).await {
             Ok(b) => b,
             Err(e) => return e.into_response(),
         };

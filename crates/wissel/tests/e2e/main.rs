@@ -12,8 +12,10 @@ mod exchange;
 mod keys_and_pages;
 mod login_throttle;
 mod medmij;
+mod memory;
 mod outbound;
 mod policy;
+mod slow_clients;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1153,7 +1153,13 @@ async fn lists_are_fetched_over_mutual_tls() {
     )
     .unwrap();
     let (stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(wissel::tls::serve(listener, acceptor, app, rx));
+    tokio::spawn(wissel::listener::serve(
+        listener,
+        Some(acceptor),
+        app,
+        wissel::listener::ConnectionLimits::default(),
+        rx,
+    ));
     let n = medmij_node(
         &pki,
         |t| {
@@ -1257,7 +1263,13 @@ async fn nonconforming_double(pki: &Pki) -> (String, tokio::sync::watch::Sender<
     let acceptor =
         wissel::tls::acceptor(&dir.join("cert.pem"), &dir.join("key.pem"), None).unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(wissel::tls::serve(listener, acceptor, app, rx));
+    tokio::spawn(wissel::listener::serve(
+        listener,
+        Some(acceptor),
+        app,
+        wissel::listener::ConnectionLimits::default(),
+        rx,
+    ));
     (base, tx)
 }
 

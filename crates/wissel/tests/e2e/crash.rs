@@ -21,13 +21,13 @@ use super::{
 /// Rounds of load and kill per database.
 const ROUNDS: usize = 5;
 /// How long the load runs before the kill, per round.
-const LOAD: Duration = Duration::from_millis(1500);
+const LOAD: Duration = Duration::from_millis(1000);
 /// Concurrent clients per kind of value.
 const OPAQUE_TASKS: usize = 4;
 const JWT_TASKS: usize = 2;
 const CODE_TASKS: usize = 2;
 /// How many acknowledged values are checked at once after a restart.
-const CHECKS_IN_FLIGHT: usize = 8;
+const CHECKS_IN_FLIGHT: usize = 16;
 
 const TRUSTED_CB: &str = "https://trusted.example/cb";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-rfc-7636-0123456789";
@@ -248,7 +248,10 @@ async fn codes_until(base: String, b: Browser, stop: Arc<AtomicBool>) -> Acknowl
         let Some((status, t)) = trusted_token(&http, &base, &redeem_form(&code)).await else {
             continue;
         };
-        let Some(r1) = t["refresh_token"].as_str().filter(|_| status == StatusCode::OK) else {
+        let Some(r1) = t["refresh_token"]
+            .as_str()
+            .filter(|_| status == StatusCode::OK)
+        else {
             unexpected(&mut ack, format!("redeem {status}: {t}"));
             continue;
         };
@@ -256,7 +259,10 @@ async fn codes_until(base: String, b: Browser, stop: Arc<AtomicBool>) -> Acknowl
         let Some((status, t)) = trusted_token(&http, &base, &form).await else {
             continue;
         };
-        match t["refresh_token"].as_str().filter(|_| status == StatusCode::OK) {
+        match t["refresh_token"]
+            .as_str()
+            .filter(|_| status == StatusCode::OK)
+        {
             Some(r2) => ack.refresh.push(r2.to_owned()),
             None => unexpected(&mut ack, format!("refresh {status}: {t}")),
         }
@@ -266,7 +272,12 @@ async fn codes_until(base: String, b: Browser, stop: Arc<AtomicBool>) -> Acknowl
 
 /// Whether one acknowledged value still works after the restart: `None` when it does, else what
 /// the node answered.
-async fn still_works(http: reqwest::Client, base: String, kind: &'static str, value: String) -> Option<String> {
+async fn still_works(
+    http: reqwest::Client,
+    base: String,
+    kind: &'static str,
+    value: String,
+) -> Option<String> {
     let (status, body) = match kind {
         "opaque" | "jwt" => {
             let mut rb = http.post(format!("{base}/introspect"));
@@ -296,7 +307,10 @@ async fn still_works(http: reqwest::Client, base: String, kind: &'static str, va
             (status, body)
         }
         _ => {
-            let form = [("grant_type", "refresh_token"), ("refresh_token", value.as_str())];
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", value.as_str()),
+            ];
             let (status, body) = trusted_token(&http, &base, &form).await?;
             if status == StatusCode::OK && body["refresh_token"].is_string() {
                 return None;

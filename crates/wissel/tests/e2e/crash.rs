@@ -32,6 +32,15 @@ const CHECKS_IN_FLIGHT: usize = 16;
 const TRUSTED_CB: &str = "https://trusted.example/cb";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-rfc-7636-0123456789";
 
+/// The kinds of value a client holds after a 200 (or a redirect with a code).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Opaque,
+    Jwt,
+    Code,
+    Refresh,
+}
+
 /// What the server acknowledged in one round.
 #[derive(Default)]
 struct Acknowledged {
@@ -275,13 +284,14 @@ async fn codes_until(base: String, b: Browser, stop: Arc<AtomicBool>) -> Acknowl
 async fn still_works(
     http: reqwest::Client,
     base: String,
-    kind: &'static str,
+    kind: Kind,
     value: String,
 ) -> Option<String> {
+    let no_answer = || Some(format!("{kind:?}: the restarted node did not answer"));
     let (status, body) = match kind {
-        "opaque" | "jwt" => {
+        Kind::Opaque | Kind::Jwt => {
             let mut rb = http.post(format!("{base}/introspect"));
-            rb = if kind == "opaque" {
+            rb = if matches!(kind, Kind::Opaque) {
                 rb.form(&[
                     ("client_id", "billing-api"),
                     ("client_secret", BILLING_SECRET),
@@ -291,7 +301,9 @@ async fn still_works(
                 rb.basic_auth("orders-api", Some(ORDERS_SECRET))
                     .form(&[("token", value.as_str())])
             };
-            let r = rb.send().await.ok()?;
+            let Ok(r) = rb.send().await else {
+                return no_answer();
+            };
             let status = r.status();
             let body: Value = r.json().await.unwrap_or_default();
             if status == StatusCode::OK && body["active"] == true {
@@ -299,30 +311,35 @@ async fn still_works(
             }
             (status, body)
         }
-        "code" => {
-            let (status, body) = trusted_token(&http, &base, &redeem_form(&value)).await?;
+        Kind::Code => {
+            let Some((status, body)) = trusted_token(&http, &base, &redeem_form(&value)).await
+            else {
+                return no_answer();
+            };
             if status == StatusCode::OK && body["access_token"].is_string() {
                 return None;
             }
             (status, body)
         }
-        _ => {
+        Kind::Refresh => {
             let form = [
                 ("grant_type", "refresh_token"),
                 ("refresh_token", value.as_str()),
             ];
-            let (status, body) = trusted_token(&http, &base, &form).await?;
+            let Some((status, body)) = trusted_token(&http, &base, &form).await else {
+                return no_answer();
+            };
             if status == StatusCode::OK && body["refresh_token"].is_string() {
                 return None;
             }
             (status, body)
         }
     };
-    Some(format!("{kind} lost: {status} {body}"))
+    Some(format!("{kind:?} lost: {status} {body}"))
 }
 
 /// Checks every value, `CHECKS_IN_FLIGHT` at a time; returns the ones that no longer work.
-async fn lost(base: &str, values: Vec<(&'static str, String)>) -> Vec<String> {
+async fn lost(base: &str, values: Vec<(Kind, String)>) -> Vec<String> {
     let http = client();
     let mut out = Vec::new();
     let mut set = tokio::task::JoinSet::new();
@@ -435,11 +452,11 @@ async fn kill_rounds(what: &str, storage: &str) -> Tally {
 
         node = Serving::start(&config, &log);
         node.ready(&base).await;
-        let mut values: Vec<(&'static str, String)> = Vec::new();
-        values.extend(ack.opaque.iter().map(|v| ("opaque", v.clone())));
-        values.extend(ack.jwt.iter().map(|v| ("jwt", v.clone())));
-        values.extend(ack.codes.iter().map(|v| ("code", v.clone())));
-        values.extend(ack.refresh.iter().map(|v| ("refresh", v.clone())));
+        let mut values: Vec<(Kind, String)> = Vec::new();
+        values.extend(ack.opaque.iter().map(|v| (Kind::Opaque, v.clone())));
+        values.extend(ack.jwt.iter().map(|v| (Kind::Jwt, v.clone())));
+        values.extend(ack.codes.iter().map(|v| (Kind::Code, v.clone())));
+        values.extend(ack.refresh.iter().map(|v| (Kind::Refresh, v.clone())));
         let missing = lost(&base, values).await;
         tally.opaque += ack.opaque.len();
         tally.jwt += ack.jwt.len();
@@ -465,9 +482,9 @@ async fn kill_rounds(what: &str, storage: &str) -> Tally {
     }
     // A later crash must not take back what an earlier restart showed: every access token of
     // every round is still active at the end.
-    let mut values: Vec<(&'static str, String)> = Vec::new();
-    values.extend(all.opaque.into_iter().map(|v| ("opaque", v)));
-    values.extend(all.jwt.into_iter().map(|v| ("jwt", v)));
+    let mut values: Vec<(Kind, String)> = Vec::new();
+    values.extend(all.opaque.into_iter().map(|v| (Kind::Opaque, v)));
+    values.extend(all.jwt.into_iter().map(|v| (Kind::Jwt, v)));
     let missing = lost(&base, values).await;
     assert!(
         missing.is_empty(),

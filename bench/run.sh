@@ -6,6 +6,7 @@
 #   bash bench/run.sh                      # 10 s x 3 runs at concurrency 16 and 64
 #   DURATION=3s RUNS=1 bash bench/run.sh   # a quick look
 #   ONLY='exchange|healthz' bash bench/run.sh  # only the scenarios whose name matches
+#   SQLITE_SYNCHRONOUS=normal bash bench/run.sh  # storage.sqlite_synchronous (default full)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ CONCURRENCY=${CONCURRENCY:-"16 64"}
 POOL=${POOL:-1000}
 EXCHANGE_USERS=${EXCHANGE_USERS:-20}
 PORT=${PORT:-18090}
+SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-full}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 BASE="http://127.0.0.1:$PORT"
@@ -41,6 +43,7 @@ issuer = "$BASE"
 listen = "127.0.0.1:$PORT"
 [storage]
 url = "sqlite://wissel.db"
+sqlite_synchronous = "$SQLITE_SYNCHRONOUS"
 [log]
 level = "warn"
 [[clients]]

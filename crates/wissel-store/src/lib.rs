@@ -66,6 +66,20 @@ enum Backend {
     Postgres(PgPool),
 }
 
+/// When a SQLite commit returns (`PRAGMA synchronous` of the writer, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteDurability {
+    /// `FULL`: the WAL is synced to the disk at every commit, so what was acknowledged survives
+    /// a crash of the process, of the operating system and a power loss. One fsync per commit;
+    /// opaque tokens share theirs through group commit.
+    #[default]
+    Full,
+    /// `NORMAL`: the WAL is synced only at checkpoints. What was acknowledged survives a crash
+    /// of the process (`kill -9`), but an operating-system crash or a power loss can take back
+    /// the commits since the last checkpoint (about a second). The database stays consistent.
+    Normal,
+}
+
 /// The store: SQLite or PostgreSQL behind the same traits.
 pub struct SqlStore {
     backend: Backend,
@@ -76,15 +90,26 @@ fn internal(e: impl std::fmt::Display) -> InternalError {
 }
 
 impl SqlStore {
-    /// Connects to `url` (creating a SQLite file when missing). Does not migrate.
+    /// Connects to `url` (creating a SQLite file when missing), SQLite with
+    /// [`SqliteDurability::Full`]. Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, SqliteDurability::Full).await
+    }
+
+    /// Connects to `url`; `durability` is when a SQLite commit returns (PostgreSQL follows its
+    /// server's `synchronous_commit`). Does not migrate.
+    pub async fn connect_with(url: &str, durability: SqliteDurability) -> StoreResult<Self> {
+        let synchronous = match durability {
+            SqliteDurability::Full => SqliteSynchronous::Full,
+            SqliteDurability::Normal => SqliteSynchronous::Normal,
+        };
         let backend = match BackendKind::of_url(url) {
             Some(BackendKind::Sqlite) => {
                 let opts = SqliteConnectOptions::from_str(url)
                     .map_err(internal)?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
                 // The writer never checkpoints itself: a checkpoint's fsync would stall every
@@ -515,5 +540,51 @@ impl GrantStore for SqlStore {
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         dispatch!(self, read_pool, ping())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// `PRAGMA synchronous` of a connection: 1 is NORMAL (in WAL mode a commit reaches the disk
+    /// only at the next checkpoint, so power loss can take it back), 2 is FULL (the WAL is synced
+    /// at every commit).
+    async fn synchronous(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// Nothing answered 200 is lost on power loss either: every commit of the SQLite writer (the
+    /// only connection that writes) is synced to the disk before it returns.
+    #[tokio::test]
+    async fn sqlite_commits_are_on_disk_before_they_are_acknowledged() {
+        let dir = std::env::temp_dir().join(format!("wissel_sync_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}", dir.join("w.db").display()))
+            .await
+            .unwrap();
+        let Backend::Sqlite { writer, .. } = &store.backend else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        assert_eq!(synchronous(writer).await, 2, "the writer commits with FULL");
+        store.close().await;
+        // The operator's choice to survive only process crashes is honoured.
+        let store = SqlStore::connect_with(
+            &format!("sqlite://{}", dir.join("w.db").display()),
+            SqliteDurability::Normal,
+        )
+        .await
+        .unwrap();
+        let Backend::Sqlite { writer, .. } = &store.backend else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        assert_eq!(synchronous(writer).await, 1);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

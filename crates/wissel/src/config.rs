@@ -119,6 +119,7 @@ impl Default for RawServer {
 struct RawStorage {
     url: String,
     purge_batch: i64,
+    sqlite_synchronous: String,
 }
 
 impl Default for RawStorage {
@@ -126,6 +127,7 @@ impl Default for RawStorage {
         Self {
             url: "sqlite://wissel.db".into(),
             purge_batch: 1000,
+            sqlite_synchronous: "full".into(),
         }
     }
 }
@@ -419,6 +421,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// The storage URL.
     pub storage_url: String,
+    /// When a SQLite commit returns (`storage.sqlite_synchronous`).
+    pub sqlite_durability: wissel_store::SqliteDurability,
     /// The HTTP settings.
     pub max_body_bytes: usize,
     /// Longest a request body may take to arrive.
@@ -1235,6 +1239,16 @@ fn ui_settings(p: &mut Problems<'_>, raw: &RawUi, base: &Path) -> UiSettings {
 }
 
 /// A relative SQLite path is relative to the configuration file, not to the working directory.
+/// `storage.sqlite_synchronous`: `full` (the default: a commit is on the disk before it is
+/// acknowledged) or `normal` (survives a crash of the process, not a power loss).
+fn sqlite_durability(value: &str) -> Option<wissel_store::SqliteDurability> {
+    match value {
+        "full" => Some(wissel_store::SqliteDurability::Full),
+        "normal" => Some(wissel_store::SqliteDurability::Normal),
+        _ => None,
+    }
+}
+
 fn resolve_sqlite_path(url: &str, base: &Path) -> String {
     match url.strip_prefix("sqlite://") {
         Some(path) if !path.starts_with('/') && !base.as_os_str().is_empty() => {
@@ -1342,6 +1356,12 @@ fn validate(
         p.add("storage.url", "must start with sqlite: or postgres://");
     } else if raw.storage.url.contains(":memory:") || raw.storage.url.contains("mode=memory") {
         p.add("storage.url", "an in-memory SQLite database is not supported: the writer and the readers share one file");
+    }
+    if sqlite_durability(&raw.storage.sqlite_synchronous).is_none() {
+        p.add(
+            "storage.sqlite_synchronous",
+            "must be \"full\" or \"normal\"",
+        );
     }
     if !(1..=100_000).contains(&raw.storage.purge_batch) {
         p.add("storage.purge_batch", "must be between 1 and 100000");
@@ -1827,6 +1847,7 @@ fn validate(
         listen,
         tls,
         storage_url: resolve_sqlite_path(&raw.storage.url, base),
+        sqlite_durability: sqlite_durability(&raw.storage.sqlite_synchronous).unwrap_or_default(),
         max_body_bytes: raw.server.max_body_bytes,
         body_timeout: Duration::from_millis(raw.server.body_timeout_ms),
         connections: ConnectionLimits {
@@ -1967,6 +1988,18 @@ secret = "{SECRET}"
         ] {
             assert!(e.contains(needle), "{needle} missing in {e}");
         }
+    }
+
+    #[test]
+    fn sqlite_commits_are_synced_unless_the_operator_says_otherwise() {
+        let c = load("issuer = \"http://127.0.0.1:1\"").unwrap();
+        assert_eq!(c.sqlite_durability, wissel_store::SqliteDurability::Full);
+        let c = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nsqlite_synchronous = \"normal\"")
+            .unwrap();
+        assert_eq!(c.sqlite_durability, wissel_store::SqliteDurability::Normal);
+        let e = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nsqlite_synchronous = \"off\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("storage.sqlite_synchronous"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod admin;
 mod anonymous_state;
 mod browser;
 mod code_flow;
+mod crash;
 mod exchange;
 mod keys_and_pages;
 mod login_throttle;

@@ -38,7 +38,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Connects to the configured store and migrates it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
-    let store = SqlStore::connect(&config.storage_url)
+    let store = SqlStore::connect_with(&config.storage_url, config.store_limits)
         .await
         .context("opening storage")?;
     store.migrate().await.context("migrating storage")?;

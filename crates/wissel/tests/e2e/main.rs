@@ -12,6 +12,7 @@ mod exchange;
 mod keys_and_pages;
 mod login_throttle;
 mod medmij;
+mod outage;
 mod outbound;
 mod policy;
 

@@ -246,13 +246,14 @@ fn redeem_code(n: &Node) -> reqwest::RequestBuilder {
         .basic_auth("webapp", Some(WEBAPP_SECRET))
         .form(&[
             ("grant_type", "authorization_code"),
-            ("code", "an-unknown-code-0123456789abcdef0123456789abcdef"),
+            ("code", "an-unknown-code-of-43-characters-0123456789"),
             ("redirect_uri", "https://webapp.example/cb"),
             ("code_verifier", "a-verifier-that-is-long-enough-for-rfc-7636-0123456789"),
         ])
 }
 
-/// The authorization endpoint: stores a pending request, then shows the login page.
+/// The authorization endpoint: stores a pending request, then sends the browser to the login
+/// page (303).
 fn authorize(n: &Node) -> reqwest::RequestBuilder {
     let challenge =
         wissel_crypto::pkce::s256("a-verifier-that-is-long-enough-for-rfc-7636-0123456789");
@@ -275,7 +276,7 @@ async fn recovered(n: &Node, since: Instant, bound: Duration) -> Duration {
         let r = seen(readyz(n)).await;
         if t.status == StatusCode::OK
             && c.status == StatusCode::BAD_REQUEST
-            && a.status == StatusCode::OK
+            && a.status == StatusCode::SEE_OTHER
             && r.status == StatusCode::OK
         {
             assert_eq!(c.json()["error"], "invalid_grant");
@@ -345,7 +346,7 @@ async fn a_database_outage_answers_503_within_its_deadlines_and_recovers_by_itse
     assert_eq!(seen(opaque_token(&n)).await.status, StatusCode::OK);
     let c = seen(redeem_code(&n)).await;
     assert_eq!(c.status, StatusCode::BAD_REQUEST, "{}", c.body);
-    assert_eq!(seen(authorize(&n)).await.status, StatusCode::OK);
+    assert_eq!(seen(authorize(&n)).await.status, StatusCode::SEE_OTHER);
     assert_eq!(seen(readyz(&n)).await.status, StatusCode::OK);
 
     // Down: connections closed, new ones refused.

@@ -110,3 +110,20 @@ impl IntoResponse for HttpError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_store_is_503_with_retry_after_and_no_store() {
+        let r = HttpError::from(wissel_core::InternalError::unavailable("pool timed out"))
+            .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = HttpError::from(wissel_core::InternalError::new("bug")).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

@@ -191,10 +191,15 @@ mod tests {
 
     #[test]
     fn an_unavailable_port_is_temporarily_unavailable_and_any_other_failure_a_server_error() {
-        let e = OAuthError::from(InternalError::unavailable("database unavailable: pool timed out"));
+        let e = OAuthError::from(InternalError::unavailable(
+            "database unavailable: pool timed out",
+        ));
         assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
         assert!(!e.description.contains("database"), "{}", e.description);
-        assert_eq!(e.internal.as_deref(), Some("database unavailable: pool timed out"));
+        assert_eq!(
+            e.internal.as_deref(),
+            Some("database unavailable: pool timed out")
+        );
         let e = OAuthError::from(InternalError::new("database: constraint failed"));
         assert_eq!(e.code, ErrorCode::ServerError);
     }

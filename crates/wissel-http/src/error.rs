@@ -78,8 +78,10 @@ impl IntoResponse for HttpError {
                 let status = status_of(error.code);
                 let mut r = body(status, error.code.as_str(), &error.description);
                 if status == StatusCode::SERVICE_UNAVAILABLE {
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                    r.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from_static(RETRY_AFTER_SECS),
+                    );
                 }
                 if status == StatusCode::UNAUTHORIZED && basic {
                     r.headers_mut().insert(

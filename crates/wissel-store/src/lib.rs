@@ -112,7 +112,9 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(d) => {
             if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 let code = pg.code();
-                ["08", "53", "57"].iter().any(|class| code.starts_with(class))
+                ["08", "53", "57"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
                     || code == "55P03"
                     || code == "58030"
             } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {

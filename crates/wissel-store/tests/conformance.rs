@@ -1866,8 +1866,8 @@ async fn medmij_consents_end_once() {
 /// `lock_timeout` follow `statement_timeout`. The store works again once the lock is gone.
 #[tokio::test]
 async fn a_locked_database_is_unavailable_within_the_statement_deadline() {
-    use std::time::{Duration, Instant};
     use sqlx::Connection;
+    use std::time::{Duration, Instant};
     use wissel_store::StoreLimits;
     let limits = StoreLimits {
         acquire_timeout: Duration::from_millis(300),
@@ -1890,7 +1890,10 @@ async fn a_locked_database_is_unavailable_within_the_statement_deadline() {
     let store = SqlStore::connect_with(&url, limits).await.unwrap();
     store.migrate().await.unwrap();
     let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
     let started = Instant::now();
     let r = store.put_interaction(&interaction("locked", 500)).await;
     check("sqlite", r, started.elapsed());

@@ -1916,7 +1916,10 @@ secret = "{SECRET}"
     fn store_deadlines_have_defaults_and_bounds() {
         let c = load("issuer = \"http://127.0.0.1:1\"").unwrap();
         assert_eq!(c.store_limits.acquire_timeout, Duration::from_millis(1500));
-        assert_eq!(c.store_limits.statement_timeout, Duration::from_millis(5000));
+        assert_eq!(
+            c.store_limits.statement_timeout,
+            Duration::from_millis(5000)
+        );
         let c = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nacquire_timeout_ms = 300\nstatement_timeout_ms = 700").unwrap();
         assert_eq!(c.store_limits.call_deadline(), Duration::from_millis(1000));
         let e = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nacquire_timeout_ms = 0\nstatement_timeout_ms = 0")

@@ -17,9 +17,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use wissel_core::ports::SystemClock;
 
-use super::{
-    BACKEND_SECRET, Node, WEBAPP_SECRET, http, postgres_database, start_node_edited,
-};
+use super::{BACKEND_SECRET, Node, WEBAPP_SECRET, http, postgres_database, start_node_edited};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -248,7 +246,10 @@ fn redeem_code(n: &Node) -> reqwest::RequestBuilder {
             ("grant_type", "authorization_code"),
             ("code", "an-unknown-code-of-43-characters-0123456789"),
             ("redirect_uri", "https://webapp.example/cb"),
-            ("code_verifier", "a-verifier-that-is-long-enough-for-rfc-7636-0123456789"),
+            (
+                "code_verifier",
+                "a-verifier-that-is-long-enough-for-rfc-7636-0123456789",
+            ),
         ])
 }
 
@@ -374,7 +375,11 @@ async fn a_database_outage_answers_503_within_its_deadlines_and_recovers_by_itse
             r.took
         );
         report("down: /readyz", r.took);
-        for (what, s) in [("opaque token", &t), ("code redemption", &c), ("authorize", &a)] {
+        for (what, s) in [
+            ("opaque token", &t),
+            ("code redemption", &c),
+            ("authorize", &a),
+        ] {
             assert!(
                 s.took < Duration::from_secs(2),
                 "down: {what} took {:?}",
@@ -383,7 +388,11 @@ async fn a_database_outage_answers_503_within_its_deadlines_and_recovers_by_itse
             slowest = slowest.max(s.took);
         }
         // What needs no database keeps working.
-        assert_eq!(seen(jwt_token(&n)).await.status, StatusCode::OK, "down, JWT");
+        assert_eq!(
+            seen(jwt_token(&n)).await.status,
+            StatusCode::OK,
+            "down, JWT"
+        );
     }
     report("down: slowest 503", slowest);
 
@@ -467,7 +476,11 @@ async fn a_database_outage_answers_503_within_its_deadlines_and_recovers_by_itse
     }
     assert!(unavailable > 0, "no request met the frozen database");
     report("hung: slowest answer", hung_slowest);
-    assert_eq!(seen(jwt_token(&n)).await.status, StatusCode::OK, "hung, JWT");
+    assert_eq!(
+        seen(jwt_token(&n)).await.status,
+        StatusCode::OK,
+        "hung, JWT"
+    );
 
     proxy.set(Mode::Up);
     let took = recovered(&n, Instant::now(), Duration::from_secs(5)).await;

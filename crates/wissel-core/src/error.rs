@@ -122,6 +122,17 @@ impl OAuthError {
         self.internal = Some(cause.into());
         self
     }
+    /// `temporarily_unavailable` (503 with `Retry-After`) with an internal cause that is
+    /// logged, not returned: the server cannot answer now, for example its database is down.
+    pub fn temporarily_unavailable(cause: impl fmt::Display) -> Self {
+        Self {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Cow::Borrowed(
+                "the server is temporarily unable to handle the request; try again shortly",
+            ),
+            internal: Some(cause.to_string()),
+        }
+    }
     /// `server_error` with an internal cause that is logged, not returned.
     pub fn server_error(cause: impl fmt::Display) -> Self {
         Self {
@@ -140,20 +151,56 @@ impl fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {}
 
-/// A failure of a port (storage, signing): never the client's fault.
+/// A failure of a port (storage, signing): never the client's fault. The second field says
+/// whether it is an *unavailability* (the database is down, hung, or over its deadline): such a
+/// failure passes, and the client is told to come back (`503 temporarily_unavailable`), where
+/// any other failure is a `500 server_error`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct InternalError(pub String);
+pub struct InternalError(pub String, bool);
 
 impl InternalError {
-    /// Wraps any displayable cause.
+    /// Wraps any displayable cause: a failure that will not pass by itself.
     pub fn new(cause: impl fmt::Display) -> Self {
-        Self(cause.to_string())
+        Self(cause.to_string(), false)
+    }
+    /// A port that is unavailable for now (a database that cannot be reached, or did not answer
+    /// within its deadline): the request may succeed when repeated a little later.
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Self(cause.to_string(), true)
+    }
+    /// True for an unavailability (see [`InternalError::unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.1
     }
 }
 
 impl From<InternalError> for OAuthError {
     fn from(e: InternalError) -> Self {
-        OAuthError::server_error(e.0)
+        if e.is_unavailable() {
+            OAuthError::temporarily_unavailable(e.0)
+        } else {
+            OAuthError::server_error(e.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_port_is_temporarily_unavailable_and_any_other_failure_a_server_error() {
+        let e = OAuthError::from(InternalError::unavailable(
+            "database unavailable: pool timed out",
+        ));
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        assert!(!e.description.contains("database"), "{}", e.description);
+        assert_eq!(
+            e.internal.as_deref(),
+            Some("database unavailable: pool timed out")
+        );
+        let e = OAuthError::from(InternalError::new("database: constraint failed"));
+        assert_eq!(e.code, ErrorCode::ServerError);
     }
 }

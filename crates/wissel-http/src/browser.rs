@@ -207,6 +207,44 @@ pub fn error_page(
     pages::error(status, &view)
 }
 
+/// The page for a failure of a port while serving a browser: `503` with `Retry-After` and the
+/// "temporarily unavailable" page when the store is unavailable (down, hung, over its deadline),
+/// else `500` and the "something went wrong" page. The cause goes to the log, never the page.
+pub fn failure_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    request_id: &str,
+    e: &InternalError,
+    what: &str,
+) -> Response {
+    if e.is_unavailable() {
+        tracing::warn!(request_id, cause = %e.0, "{what} unavailable");
+        let mut r = error_page(
+            state,
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
+            None,
+            request_id,
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(crate::error::RETRY_AFTER_SECS),
+        );
+        r
+    } else {
+        tracing::error!(request_id, cause = %e.0, "{what} failed");
+        error_page(
+            state,
+            headers,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::ServerError,
+            None,
+            request_id,
+        )
+    }
+}
+
 /// An address range: an IP address and a prefix length (`10.0.0.0/8`, `::1/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {

@@ -1,6 +1,7 @@
 //! The one mapping from errors to HTTP responses: RFC 6749 §5.2 JSON with
-//! `Cache-Control: no-store`, 401 with `WWW-Authenticate` for `invalid_client`, 413 for
-//! oversized bodies, 408 for bodies that do not arrive in time, JSON 404 and 405.
+//! `Cache-Control: no-store`, 401 with `WWW-Authenticate` for `invalid_client`, 503 with
+//! `Retry-After` for `temporarily_unavailable` (the store is unavailable), 413 for oversized
+//! bodies, 408 for bodies that do not arrive in time, JSON 404 and 405.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -46,6 +47,10 @@ impl From<OAuthError> for HttpError {
     }
 }
 
+/// The `Retry-After` of a `503 temporarily_unavailable` (JSON or page): the store is
+/// unavailable, or a bound is reached, for now.
+pub const RETRY_AFTER_SECS: &str = "2";
+
 /// The HTTP status of an OAuth error code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
@@ -74,6 +79,12 @@ impl IntoResponse for HttpError {
             Self::OAuth { error, basic } => {
                 let status = status_of(error.code);
                 let mut r = body(status, error.code.as_str(), &error.description);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from_static(RETRY_AFTER_SECS),
+                    );
+                }
                 if status == StatusCode::UNAUTHORIZED && basic {
                     r.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
@@ -114,5 +125,22 @@ impl IntoResponse for HttpError {
                 "method not allowed at this endpoint",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_store_is_503_with_retry_after_and_no_store() {
+        let r = HttpError::from(wissel_core::InternalError::unavailable("pool timed out"))
+            .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = HttpError::from(wissel_core::InternalError::new("bug")).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -83,22 +83,136 @@ pub enum SqliteDurability {
 /// The store: SQLite or PostgreSQL behind the same traits.
 pub struct SqlStore {
     backend: Backend,
+    limits: StoreLimits,
 }
 
-fn internal(e: impl std::fmt::Display) -> InternalError {
-    InternalError::new(format!("database: {e}"))
+/// What a store failure is: whether the database was unavailable (down, hung, overloaded, over
+/// a deadline) or something else went wrong.
+trait Failure: std::fmt::Display {
+    fn unavailable(&self) -> bool {
+        false
+    }
+}
+
+impl Failure for sqlx::Error {
+    fn unavailable(&self) -> bool {
+        is_unavailable(self)
+    }
+}
+impl Failure for sqlx::migrate::MigrateError {
+    fn unavailable(&self) -> bool {
+        match self {
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => is_unavailable(e),
+            _ => false,
+        }
+    }
+}
+impl Failure for serde_json::Error {}
+
+/// True when `e` says the database could not be reached or did not answer in time, rather than
+/// that it refused what was asked: the pool's acquire timeout, a closed pool, an I/O or TLS
+/// failure (connection refused, reset, closed), PostgreSQL's connection exceptions (`08…`),
+/// insufficient resources (`53…`, e.g. too many connections), operator intervention (`57…`:
+/// `statement_timeout` (57014), shutdown, cannot connect now), `lock_timeout` (55P03) and a
+/// system I/O error (58030); SQLite's busy or locked past `busy_timeout`.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                ["08", "53", "57"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "55P03"
+                    || code == "58030"
+            } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one.
+                d.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+fn internal(e: impl Failure) -> InternalError {
+    if e.unavailable() {
+        InternalError::unavailable(format!("database unavailable: {e}"))
+    } else {
+        InternalError::new(format!("database: {e}"))
+    }
+}
+
+/// The deadlines of every store call: how a down, hung or overloaded database stays bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Longest wait for a connection from the pool (connecting included); past it the call
+    /// fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// Longest run of one statement: PostgreSQL's `statement_timeout` (and
+    /// `idle_in_transaction_session_timeout`), SQLite's `busy_timeout`.
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: Duration::from_millis(1500),
+            statement_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+impl StoreLimits {
+    /// The deadline of one whole store call, kept on our side of the connection: a database
+    /// that stopped answering (a frozen process, a lost network) never answers a
+    /// `statement_timeout`, so the call itself is cut off at acquire + statement time.
+    pub fn call_deadline(&self) -> Duration {
+        self.acquire_timeout + self.statement_timeout
+    }
+}
+
+/// Runs one store call within `limit`; past it, the call is dropped (a transaction in it rolls
+/// back) and it fails as unavailable.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(InternalError::unavailable(format!(
+            "database unavailable: no answer within {} ms",
+            limit.as_millis()
+        ))),
+    }
 }
 
 impl SqlStore {
-    /// Connects to `url` (creating a SQLite file when missing), SQLite with
-    /// [`SqliteDurability::Full`]. Does not migrate.
+    /// Connects to `url` (creating a SQLite file when missing) with the default
+    /// [`StoreLimits`] and SQLite commits that are on disk when they return
+    /// ([`SqliteDurability::Full`]). Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        Self::connect_with(url, SqliteDurability::Full).await
+        Self::connect_with(url, StoreLimits::default(), SqliteDurability::Full).await
     }
 
-    /// Connects to `url`; `durability` is when a SQLite commit returns (PostgreSQL follows its
-    /// server's `synchronous_commit`). Does not migrate.
-    pub async fn connect_with(url: &str, durability: SqliteDurability) -> StoreResult<Self> {
+    /// Connects to `url` (creating a SQLite file when missing) with these deadlines;
+    /// `durability` is when a SQLite commit returns (PostgreSQL follows its server's
+    /// `synchronous_commit`). Does not migrate. A PostgreSQL server that cannot be reached fails
+    /// this call too.
+    pub async fn connect_with(
+        url: &str,
+        limits: StoreLimits,
+        durability: SqliteDurability,
+    ) -> StoreResult<Self> {
         let synchronous = match durability {
             SqliteDurability::Full => SqliteSynchronous::Full,
             SqliteDurability::Normal => SqliteSynchronous::Normal,
@@ -110,12 +224,13 @@ impl SqlStore {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(synchronous)
-                    .busy_timeout(Duration::from_secs(5))
+                    .busy_timeout(limits.statement_timeout)
                     .foreign_keys(true);
                 // The writer never checkpoints itself: a checkpoint's fsync would stall every
                 // write queued behind it. A separate connection checkpoints in the background.
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .acquire_timeout(limits.acquire_timeout)
                     .connect_with(
                         opts.clone()
                             .pragma("wal_autocheckpoint", "0")
@@ -125,6 +240,7 @@ impl SqlStore {
                     .map_err(internal)?;
                 let reader = SqlitePoolOptions::new()
                     .max_connections(4)
+                    .acquire_timeout(limits.acquire_timeout)
                     .connect_with(opts.clone().read_only(true))
                     .await
                     .map_err(internal)?;
@@ -141,21 +257,37 @@ impl SqlStore {
                     tokens,
                 }
             }
-            Some(BackendKind::Postgres) => Backend::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect(url)
-                    .await
-                    .map_err(internal)?,
-            ),
+            Some(BackendKind::Postgres) => {
+                // The server ends a statement, a lock wait or an idle transaction of ours that
+                // runs past the deadline; a server that stops answering altogether is covered
+                // by the deadline of each call (`within`).
+                let ms = limits.statement_timeout.as_millis().to_string();
+                let opts = PgConnectOptions::from_str(url).map_err(internal)?.options([
+                    ("statement_timeout", ms.as_str()),
+                    ("lock_timeout", ms.as_str()),
+                    ("idle_in_transaction_session_timeout", ms.as_str()),
+                ]);
+                Backend::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(16)
+                        .acquire_timeout(limits.acquire_timeout)
+                        .connect_with(opts)
+                        .await
+                        .map_err(internal)?,
+                )
+            }
             None => {
                 return Err(InternalError::new(
                     "storage url must start with sqlite: or postgres://",
                 ));
             }
         };
-        Ok(Self { backend })
+        Ok(Self { backend, limits })
+    }
+
+    /// The deadlines this store keeps.
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
     }
 
     /// Runs the pending migrations of this backend.
@@ -223,15 +355,19 @@ async fn checkpoint_wal(pool: SqlitePool, writer: SqlitePool) {
 }
 
 /// Calls `sql::sqlite::$f` with the writer or reader pool, or `sql::postgres::$f`.
+/// Every call runs within the store's call deadline (see [`StoreLimits::call_deadline`]).
 macro_rules! dispatch {
     ($self:ident, $pool:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.backend {
-            Backend::Sqlite { writer, reader, .. } => {
-                let _ = (&writer, &reader);
-                sql::sqlite::$f($pool!(writer, reader), $($arg),*).await
+        within($self.limits.call_deadline(), async {
+            match &$self.backend {
+                Backend::Sqlite { writer, reader, .. } => {
+                    let _ = (&writer, &reader);
+                    sql::sqlite::$f($pool!(writer, reader), $($arg),*).await
+                }
+                Backend::Postgres(p) => sql::postgres::$f(p, $($arg),*).await,
             }
-            Backend::Postgres(p) => sql::postgres::$f(p, $($arg),*).await,
-        }
+        })
+        .await
     };
 }
 macro_rules! write_pool {
@@ -254,7 +390,12 @@ impl RegistryStore for SqlStore {
         dispatch!(self, read_pool, generation())
     }
     async fn apply(&self, plan: &Provisioning, now: i64) -> StoreResult<ApplyReport> {
-        dispatch!(self, write_pool, apply(plan, now))
+        // Provisioning (at start, `wissel apply`) may hold many statements: each is bounded by
+        // the statement timeout, the whole is not cut off.
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => sql::sqlite::apply(writer, plan, now).await,
+            Backend::Postgres(p) => sql::postgres::apply(p, plan, now).await,
+        }
     }
     async fn create_client(&self, client: &Client, now: i64) -> StoreResult<bool> {
         dispatch!(self, write_pool, create_client(client, now))
@@ -323,11 +464,14 @@ impl MedmijStore for SqlStore {
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn insert_access_token(&self, digest: &Digest, token: &AccessToken) -> StoreResult<()> {
-        match &self.backend {
-            // SQLite has one writer: concurrent token inserts share one commit (group commit).
-            Backend::Sqlite { tokens, .. } => tokens.insert(*digest, token.clone()).await,
-            Backend::Postgres(p) => sql::postgres::insert_access_token(p, digest, token).await,
-        }
+        within(self.limits.call_deadline(), async {
+            match &self.backend {
+                // SQLite has one writer: concurrent token inserts share one commit (group commit).
+                Backend::Sqlite { tokens, .. } => tokens.insert(*digest, token.clone()).await,
+                Backend::Postgres(p) => sql::postgres::insert_access_token(p, digest, token).await,
+            }
+        })
+        .await
     }
     async fn find_access_token(&self, digest: &Digest) -> StoreResult<Option<(AccessToken, bool)>> {
         dispatch!(self, read_pool, find_access_token(digest))
@@ -576,6 +720,7 @@ mod tests {
         // The operator's choice to survive only process crashes is honoured.
         let store = SqlStore::connect_with(
             &format!("sqlite://{}", dir.join("w.db").display()),
+            StoreLimits::default(),
             SqliteDurability::Normal,
         )
         .await

@@ -12,7 +12,7 @@ use wissel_core::ports::{
     GrantStore, KeyStore, MedmijStore, Missing, PutOutcome, RegistryStore, Store, TokenStore,
 };
 use wissel_core::scope::ScopeSet;
-use wissel_store::SqlStore;
+use wissel_store::{SqlStore, SqliteDurability};
 
 struct Db {
     store: Arc<SqlStore>,
@@ -1858,4 +1858,87 @@ async fn medmij_consents_end_once() {
             .collect();
         assert_eq!(ids, ["c2"]);
     }
+}
+
+/// A database that holds a lock past the statement deadline makes a store call fail within that
+/// deadline as *unavailable* (which the HTTP layer answers `503 temporarily_unavailable`), not
+/// as an internal failure, and not after a long wait: SQLite's `busy_timeout` and PostgreSQL's
+/// `lock_timeout` follow `statement_timeout`. The store works again once the lock is gone.
+#[tokio::test]
+async fn a_locked_database_is_unavailable_within_the_statement_deadline() {
+    use sqlx::Connection;
+    use std::time::{Duration, Instant};
+    use wissel_store::StoreLimits;
+    let limits = StoreLimits {
+        acquire_timeout: Duration::from_millis(300),
+        statement_timeout: Duration::from_millis(300),
+    };
+    let check = |label: &str, r: Result<(), wissel_core::InternalError>, took: Duration| {
+        let e = r.expect_err(label);
+        assert!(e.is_unavailable(), "{label}: {e} is not an unavailability");
+        assert!(
+            took < limits.call_deadline() + Duration::from_millis(500),
+            "{label}: took {took:?}"
+        );
+    };
+
+    // SQLite: another connection holds the write lock.
+    let dir = std::env::temp_dir().join(unique("wissel_store"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _dir = TempDir(dir.clone());
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    let store = SqlStore::connect_with(&url, limits, SqliteDurability::Full)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = store.put_interaction(&interaction("locked", 500)).await;
+    check("sqlite", r, started.elapsed());
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    store
+        .put_interaction(&interaction("unlocked", 500))
+        .await
+        .unwrap();
+    store.close().await;
+
+    // PostgreSQL: another session holds the table's lock.
+    let Ok(base) = std::env::var("WISSEL_TEST_POSTGRES_URL") else {
+        notice("WISSEL_TEST_POSTGRES_URL is not set; the PostgreSQL half is skipped");
+        return;
+    };
+    if base.is_empty() {
+        return;
+    }
+    let name = unique("wissel_t");
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&name);
+    let store = SqlStore::connect_with(url.as_str(), limits, SqliteDurability::Full)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mut locker = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE interactions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = store.put_interaction(&interaction("locked", 500)).await;
+    check("postgres", r, started.elapsed());
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    store
+        .put_interaction(&interaction("unlocked", 500))
+        .await
+        .unwrap();
+    store.close().await;
 }

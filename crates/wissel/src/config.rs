@@ -120,14 +120,20 @@ struct RawStorage {
     url: String,
     purge_batch: i64,
     sqlite_synchronous: String,
+    acquire_timeout_ms: u64,
+    statement_timeout_ms: u64,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
+        let limits = wissel_store::StoreLimits::default();
         Self {
             url: "sqlite://wissel.db".into(),
             purge_batch: 1000,
             sqlite_synchronous: "full".into(),
+            acquire_timeout_ms: u64::try_from(limits.acquire_timeout.as_millis()).unwrap_or(1500),
+            statement_timeout_ms: u64::try_from(limits.statement_timeout.as_millis())
+                .unwrap_or(5000),
         }
     }
 }
@@ -445,6 +451,9 @@ pub struct Config {
     pub metrics: bool,
     /// Rows per purge batch.
     pub purge_batch: i64,
+    /// The deadlines of every store call (`storage.acquire_timeout_ms`,
+    /// `storage.statement_timeout_ms`).
+    pub store_limits: wissel_store::StoreLimits,
     /// Signing algorithm of new keys.
     pub signing_alg: SigningAlg,
     /// Additional algorithms with their own key sets, for ID tokens only.
@@ -1366,6 +1375,18 @@ fn validate(
     if !(1..=100_000).contains(&raw.storage.purge_batch) {
         p.add("storage.purge_batch", "must be between 1 and 100000");
     }
+    if !(100..=60_000).contains(&raw.storage.acquire_timeout_ms) {
+        p.add(
+            "storage.acquire_timeout_ms",
+            "must be between 100 and 60000",
+        );
+    }
+    if !(100..=600_000).contains(&raw.storage.statement_timeout_ms) {
+        p.add(
+            "storage.statement_timeout_ms",
+            "must be between 100 and 600000",
+        );
+    }
     let keys_alg = parse_enum(&mut p, "keys.algorithm", &raw.keys.algorithm, ALGS);
     let signing_alg = keys_alg.unwrap_or_default();
     let mut id_token_algs: Vec<SigningAlg> = Vec::new();
@@ -1865,6 +1886,10 @@ fn validate(
         demo_api_secret: None,
         metrics: raw.server.metrics,
         purge_batch: raw.storage.purge_batch,
+        store_limits: wissel_store::StoreLimits {
+            acquire_timeout: Duration::from_millis(raw.storage.acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(raw.storage.statement_timeout_ms),
+        },
         signing_alg,
         id_token_algs,
         master_key_file: raw.keys.master_key_file.map(|f| base.join(f)),
@@ -2000,6 +2025,23 @@ secret = "{SECRET}"
         let e = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nsqlite_synchronous = \"off\"")
             .unwrap_err();
         assert!(e.to_string().contains("storage.sqlite_synchronous"), "{e}");
+    }
+
+    #[test]
+    fn store_deadlines_have_defaults_and_bounds() {
+        let c = load("issuer = \"http://127.0.0.1:1\"").unwrap();
+        assert_eq!(c.store_limits.acquire_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.store_limits.statement_timeout,
+            Duration::from_millis(5000)
+        );
+        let c = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nacquire_timeout_ms = 300\nstatement_timeout_ms = 700").unwrap();
+        assert_eq!(c.store_limits.call_deadline(), Duration::from_millis(1000));
+        let e = load("issuer = \"http://127.0.0.1:1\"\n[storage]\nacquire_timeout_ms = 0\nstatement_timeout_ms = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.acquire_timeout_ms"), "{e}");
+        assert!(e.contains("storage.statement_timeout_ms"), "{e}");
     }
 
     #[test]

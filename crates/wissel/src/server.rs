@@ -39,9 +39,13 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Connects to the configured store and migrates it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
-    let store = SqlStore::connect_with(&config.storage_url, config.sqlite_durability)
-        .await
-        .context("opening storage")?;
+    let store = SqlStore::connect_with(
+        &config.storage_url,
+        config.store_limits,
+        config.sqlite_durability,
+    )
+    .await
+    .context("opening storage")?;
     store.migrate().await.context("migrating storage")?;
     Ok(Arc::new(store))
 }

@@ -223,6 +223,10 @@ pub struct Texts {
     pub error_too_many_title: &'static str,
     /// Explanation when an address started too many pending requests.
     pub error_too_many_text: &'static str,
+    /// Title when the server cannot answer for now (its database is unavailable).
+    pub error_unavailable_title: &'static str,
+    /// Explanation when the server cannot answer for now.
+    pub error_unavailable_text: &'static str,
     /// Label of the technical detail.
     pub error_detail: &'static str,
     /// Label of the request id.
@@ -371,6 +375,9 @@ pub static EN: Texts = Texts {
     error_too_many_title: "Too many requests",
     error_too_many_text: "Too many login requests came from your network. \
         Wait a few minutes, then try again.",
+    error_unavailable_title: "Temporarily unavailable",
+    error_unavailable_text: "The service cannot handle your request right now. \
+        Please try again in a moment.",
     error_detail: "Technical detail",
     request_id: "Request ID",
     request_id_hint: "Mention it when you contact support.",
@@ -470,6 +477,9 @@ pub static NL: Texts = Texts {
     error_too_many_title: "Te veel verzoeken",
     error_too_many_text: "Er kwamen te veel inlogverzoeken van uw netwerk. \
         Wacht enkele minuten en probeer het daarna opnieuw.",
+    error_unavailable_title: "Tijdelijk niet beschikbaar",
+    error_unavailable_text: "De dienst kan uw verzoek op dit moment niet verwerken. \
+        Probeer het zo opnieuw.",
     error_detail: "Technische details",
     request_id: "Verzoek-ID",
     request_id_hint: "Vermeld dit als u contact opneemt met de helpdesk.",

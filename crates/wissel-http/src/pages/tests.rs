@@ -372,6 +372,7 @@ async fn error_pages_render_in_both_locales() {
         ErrorKind::ServerError,
         ErrorKind::LoginRequired,
         ErrorKind::TooManyRequests,
+        ErrorKind::Unavailable,
     ];
     for locale in LOCALES {
         for kind in kinds {

@@ -161,6 +161,8 @@ pub enum ErrorKind {
     LoginRequired,
     /// The client's address started too many pending requests.
     TooManyRequests,
+    /// The server cannot answer for now (its database is unavailable): a 503.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -176,6 +178,7 @@ impl ErrorKind {
             ErrorKind::ServerError => "server_error",
             ErrorKind::LoginRequired => "login_required",
             ErrorKind::TooManyRequests => "too_many_requests",
+            ErrorKind::Unavailable => "temporarily_unavailable",
         }
     }
 }
@@ -209,6 +212,7 @@ impl ErrorView<'_> {
             ErrorKind::ServerError => t.error_server_title,
             ErrorKind::LoginRequired => t.error_login_required_title,
             ErrorKind::TooManyRequests => t.error_too_many_title,
+            ErrorKind::Unavailable => t.error_unavailable_title,
         }
     }
 
@@ -223,6 +227,7 @@ impl ErrorView<'_> {
             ErrorKind::ServerError => t.error_server_text,
             ErrorKind::LoginRequired => t.error_login_required_text,
             ErrorKind::TooManyRequests => t.error_too_many_text,
+            ErrorKind::Unavailable => t.error_unavailable_text,
         }
     }
 }

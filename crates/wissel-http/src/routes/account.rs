@@ -63,15 +63,7 @@ pub(super) async fn account(
 }
 
 fn failed(state: &AppState, headers: &HeaderMap, rid: &RequestId, e: &InternalError) -> Response {
-    tracing::error!(request_id = %rid.0, cause = %e.0, "account page failed");
-    error_page(
-        state,
-        headers,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorKind::ServerError,
-        None,
-        &rid.0,
-    )
+    browser::failure_page(state, headers, &rid.0, e, "account page")
 }
 
 async fn page(

@@ -99,15 +99,7 @@ fn internal_page(
     rid: &RequestId,
     e: &InternalError,
 ) -> Response {
-    tracing::error!(request_id = %rid.0, cause = %e.0, "page failed");
-    error_page(
-        state,
-        headers,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorKind::ServerError,
-        None,
-        &rid.0,
-    )
+    browser::failure_page(state, headers, &rid.0, e, "page")
 }
 
 pub(super) fn reply_error(

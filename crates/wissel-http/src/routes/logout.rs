@@ -179,17 +179,7 @@ pub(super) async fn logout(
     };
     match run(&state, &headers, &rid, &p, is_post).await {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!(request_id = %rid.0, cause = %e.0, "logout failed");
-            error_page(
-                &state,
-                &headers,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorKind::ServerError,
-                None,
-                &rid.0,
-            )
-        }
+        Err(e) => browser::failure_page(&state, &headers, &rid.0, &e, "logout"),
     }
 }
 

@@ -45,8 +45,18 @@ fn medmij_status(m: &crate::medmij::Medmij, now: i64) -> (bool, serde_json::Valu
     )
 }
 
+/// The longest `/readyz` waits for the database: a down or hung database makes the node
+/// unready within this bound, whatever the store's own deadlines.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store().ping().await {
+    let ping = match tokio::time::timeout(READY_PING_TIMEOUT, state.store().ping()).await {
+        Ok(r) => r,
+        Err(_) => Err(wissel_core::InternalError::unavailable(
+            "the database did not answer within 1 s",
+        )),
+    };
+    match ping {
         Ok(()) => match state.medmij() {
             None => axum::Json(json!({"status": "ready"})).into_response(),
             Some(m) => {
@@ -66,6 +76,10 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(cause = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::RETRY_AFTER, crate::error::RETRY_AFTER_SECS),
+                ],
                 axum::Json(json!({"status": "database unavailable"})),
             )
                 .into_response()

@@ -128,7 +128,11 @@ pub(super) async fn userinfo(
             );
         }
         Err(e) => {
-            tracing::error!(request_id = %rid.0, cause = %e.0, "userinfo failed");
+            if e.is_unavailable() {
+                tracing::warn!(request_id = %rid.0, cause = %e.0, "userinfo unavailable");
+            } else {
+                tracing::error!(request_id = %rid.0, cause = %e.0, "userinfo failed");
+            }
             return crate::error::HttpError::from(e).into_response();
         }
     };

@@ -14,6 +14,7 @@ mod keys_and_pages;
 mod login_throttle;
 mod medmij;
 mod memory;
+mod outage;
 mod outbound;
 mod policy;
 mod slow_clients;

@@ -37,8 +37,7 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| {
     };
     let ring = KeyRing::load(&[record], &master, 0).unwrap();
     let theirs = generate(SigningAlg::ES256, "c1").unwrap();
-    let client =
-        serde_json::from_value(serde_json::json!({"keys": [theirs.public_jwk]})).unwrap();
+    let client = serde_json::from_value(serde_json::json!({"keys": [theirs.public_jwk]})).unwrap();
     Keys { ring, client }
 });
 
@@ -58,7 +57,9 @@ fn check(token: &str) {
     );
     assert!(asserted.is_err(), "an unsigned assertion verified");
     assert!(
-        keys.ring.verify::<JwtAccessClaims>(token, AT_JWT_TYP).is_none(),
+        keys.ring
+            .verify::<JwtAccessClaims>(token, AT_JWT_TYP)
+            .is_none(),
         "an unsigned access token verified"
     );
 }

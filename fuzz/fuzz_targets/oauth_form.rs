@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     match OAuthForm::parse(data) {
         Ok(form) => {
             for name in ["grant_type", "scope", "client_id", "resource", "audience"] {
-                assert!(form.get(name).is_none_or(|v| !v.is_empty() && v.len() <= MAX_VALUE_LEN));
+                assert!(
+                    form.get(name)
+                        .is_none_or(|v| !v.is_empty() && v.len() <= MAX_VALUE_LEN)
+                );
                 assert!(form.all(name).len() <= MAX_PARAMS);
             }
         }
@@ -22,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(list) = ParamList::parse(data) {
         assert!(list.pairs().len() <= MAX_PARAMS);
-        assert!(list.pairs().iter().all(|(_, v)| !v.is_empty() && v.len() <= MAX_VALUE_LEN));
+        assert!(
+            list.pairs()
+                .iter()
+                .all(|(_, v)| !v.is_empty() && v.len() <= MAX_VALUE_LEN)
+        );
     }
 });

@@ -127,8 +127,28 @@ def authorization(r, secrets):
     return r.choice(["", "Basic", "Basic ", "Digest x", "Basic =", "basic Og==", "Basic Og=="])
 
 
+def well_framed_request(r, port, secrets):
+    """A request the HTTP layer accepts, so that the hostile part reaches wissel's handlers:
+    the parameters, their encoding and repetition, the credentials."""
+    path = r.choice(PATHS)
+    headers = [("Host", f"127.0.0.1:{port}")]
+    if r.random() < 0.7:
+        headers.append(("Authorization", authorization(r, secrets)))
+    if r.random() < 0.6:
+        method, body = "POST", form_body(r, secrets)
+        headers.append(("Content-Type", r.choice(CONTENT_TYPES[:3])))
+    else:
+        method, body = "GET", b""
+        path += "?" + form_body(r, secrets).decode("latin-1")
+    headers += [("Content-Length", str(len(body))), ("Connection", "close")]
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    return head.encode("utf-8", "surrogatepass") + body, False
+
+
 def build_request(r, port, secrets):
     """One malformed (or merely unusual) request, as bytes, and whether to truncate it."""
+    if r.random() < 0.5:
+        return well_framed_request(r, port, secrets)
     method = r.choice(METHODS) if r.random() < 0.5 else r.choice(["GET", "POST"])
     path = r.choice(PATHS)
     roll = r.random()

@@ -216,4 +216,69 @@ mod tests {
         let (a, jwks) = signed(json!("https://rp.example"));
         assert!(verify_assertion(&a, &jwks, check(AssertionAudience::IssuerOrEndpoint)).is_err());
     }
+
+    use proptest::prelude::*;
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// JOSE headers an attacker would try: `none`, HMAC with the public key, another curve,
+    /// a `kid` that is not registered, and junk.
+    fn header() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#"{"alg":"none"}"#.to_owned()),
+            Just(r#"{"alg":"HS256","kid":"k"}"#.to_owned()),
+            Just(r#"{"alg":"ES384","kid":"k"}"#.to_owned()),
+            Just(r#"{"alg":"ES256","kid":"k"}"#.to_owned()),
+            Just(r#"{"alg":"ES256","kid":"other"}"#.to_owned()),
+            Just(r#"{"alg":"ES256","jwk":{"kty":"EC"}}"#.to_owned()),
+            "\\PC{0,40}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Anything that was not signed with the client's key is refused with a reason, never
+        /// a panic: arbitrary text, and well-formed JWTs with hostile headers, arbitrary
+        /// claims and arbitrary signatures.
+        #[test]
+        fn an_unsigned_or_forged_assertion_is_refused(
+            text in "\\PC{0,200}",
+            header in header(),
+            claims in "\\PC{0,80}",
+            sig in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let (_, jwks) = signed(json!(ISSUER));
+            let forged = format!("{}.{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()), b64(&sig));
+            let good_claims = json!({"iss": "c", "sub": "c", "aud": ISSUER, "exp": 1_060, "jti": "j"});
+            let forged_claims = format!(
+                "{}.{}.{}",
+                b64(header.as_bytes()),
+                b64(good_claims.to_string().as_bytes()),
+                b64(&sig)
+            );
+            for candidate in [text, forged, forged_claims] {
+                let refused = verify_assertion(&candidate, &jwks, check(AssertionAudience::Issuer));
+                prop_assert!(refused.is_err(), "{}", candidate);
+            }
+        }
+
+        /// A valid assertion with any one character changed does not verify.
+        #[test]
+        fn a_tampered_assertion_never_verifies(at in any::<prop::sample::Index>(), to in "[A-Za-z0-9_.-]") {
+            let (a, jwks) = signed(json!(ISSUER));
+            prop_assert!(verify_assertion(&a, &jwks, check(AssertionAudience::Issuer)).is_ok());
+            let i = at.index(a.len());
+            let mut tampered = a.clone();
+            tampered.replace_range(i..=i, &to);
+            prop_assume!(tampered != a);
+            prop_assert!(
+                verify_assertion(&tampered, &jwks, check(AssertionAudience::Issuer)).is_err(),
+                "changed at {} to {}", i, to
+            );
+        }
+    }
 }

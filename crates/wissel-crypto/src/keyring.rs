@@ -352,4 +352,35 @@ mod tests {
         assert!(ours.verify::<Value>("garbage", "at+jwt").is_none());
         assert!(ours.verify::<Value>("", "at+jwt").is_none());
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// What resolves a presented access token (`KeyRing::verify`) accepts only what we
+        /// signed, unchanged, with the `typ` asked for: one changed character, arbitrary text
+        /// and JWT-shaped junk all give `None`, never a panic.
+        #[test]
+        fn only_our_unchanged_tokens_verify(
+            alg in prop_oneof![Just(SigningAlg::ES256), Just(SigningAlg::EdDSA)],
+            at in any::<prop::sample::Index>(),
+            to in "[A-Za-z0-9_.-]",
+            junk in "\\PC{0,200}",
+            parts in proptest::collection::vec("[A-Za-z0-9_-]{0,60}", 0..5),
+        ) {
+            let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
+            let ring = KeyRing::load(&[record(&mk, "a", alg, KeyState::Active)], &mk, 0).unwrap();
+            let t = ring.sign("at+jwt", &json!({"sub": "x", "scope": "a b"})).unwrap();
+            prop_assert!(ring.verify::<Value>(&t, "at+jwt").is_some());
+            let i = at.index(t.len());
+            let mut tampered = t.clone();
+            tampered.replace_range(i..=i, &to);
+            if tampered != t {
+                prop_assert!(ring.verify::<Value>(&tampered, "at+jwt").is_none(), "at {}", i);
+            }
+            prop_assert!(ring.verify::<Value>(&junk, "at+jwt").is_none());
+            prop_assert!(ring.verify::<Value>(&parts.join("."), "at+jwt").is_none());
+        }
+    }
 }

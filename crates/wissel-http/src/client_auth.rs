@@ -97,8 +97,11 @@ fn invalid_request(d: &'static str) -> HttpError {
     OAuthError::invalid_request(d).into()
 }
 
-/// Parses `Authorization: Basic` (the id and secret are form-urlencoded, RFC 6749 §2.3.1).
-fn parse_basic(value: &str) -> Option<(String, String)> {
+/// Parses `Authorization: Basic`: the id and secret are each form-urlencoded (RFC 6749
+/// §2.3.1), so `+` is a space and `%XX` a byte; every other character, `&` and `=` included,
+/// stands for itself. `None` for another scheme, bad base64, no `:`, an empty id, or a value
+/// that does not decode to UTF-8.
+pub fn parse_basic(value: &str) -> Option<(String, String)> {
     let (scheme, rest) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -108,14 +111,17 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .map(|(_, v)| v.into_owned())
-            .next()
-            .unwrap_or_default()
-    };
-    let (id, secret) = (decode(id), decode(secret));
+    let (id, secret) = (form_decode(id)?, form_decode(secret)?);
     (!id.is_empty()).then_some((id, secret))
+}
+
+/// One form-urlencoded value, decoded whole (never split at `&` or `=`).
+fn form_decode(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 fn presented<'a>(headers: &HeaderMap, form: &'a OAuthForm) -> Result<Presented<'a>, HttpError> {
@@ -354,5 +360,70 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("abc")
         );
         assert_eq!(parse_basic(&no_colon), None);
+    }
+
+    fn basic(raw: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    #[test]
+    fn an_ampersand_in_basic_credentials_is_part_of_the_id_not_a_separator() {
+        assert_eq!(
+            parse_basic(&basic("client&x=y:s&t")),
+            Some(("client&x=y".into(), "s&t".into()))
+        );
+        assert_eq!(parse_basic(&basic("&x:s")), Some(("&x".into(), "s".into())));
+        // Percent-encoded bytes that are not UTF-8 are malformed, not replaced.
+        assert_eq!(parse_basic(&basic("c%FF:s")), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a client's id and secret are, encoding them as RFC 6749 §2.3.1 says
+        /// gives them back exactly.
+        #[test]
+        fn basic_credentials_round_trip_any_id_and_secret(
+            id in "\\PC{1,40}",
+            secret in "\\PC{0,60}",
+        ) {
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let header = basic(&format!("{}:{}", enc(&id), enc(&secret)));
+            prop_assert_eq!(parse_basic(&header), Some((id, secret)));
+        }
+
+        /// A client that does not encode (no `%`, `+` or `:` in its id) is read verbatim:
+        /// no character of the id or secret is dropped or taken as a separator.
+        #[test]
+        fn unencoded_basic_credentials_are_read_verbatim(
+            id in "[^%+:]{1,30}",
+            secret in "[^%+]{0,30}",
+        ) {
+            prop_assert_eq!(
+                parse_basic(&basic(&format!("{id}:{secret}"))),
+                Some((id, secret))
+            );
+        }
+
+        /// Arbitrary header values (bad base64, bad percent-encoding, invalid UTF-8, huge
+        /// values) never panic, and a parsed id is never empty.
+        #[test]
+        fn malformed_basic_credentials_are_refused_without_panic(
+            scheme in prop_oneof![Just("Basic".to_owned()), Just("basic".to_owned()), Just("Bearer".to_owned()), "\\PC{0,8}"],
+            payload in proptest::collection::vec(any::<u8>(), 0..256),
+            raw_tail in "\\PC{0,64}",
+        ) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&payload);
+            for value in [format!("{scheme} {encoded}"), format!("{scheme} {raw_tail}")] {
+                if let Some((id, _)) = parse_basic(&value) {
+                    prop_assert!(!id.is_empty());
+                }
+            }
+        }
     }
 }

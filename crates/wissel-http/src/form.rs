@@ -248,10 +248,115 @@ mod tests {
         assert!(e.description.contains("scope"));
     }
 
-    proptest::proptest! {
+    use proptest::prelude::*;
+
+    /// Bytes that stress the parser: separators, percent signs, `+`, multi-byte and invalid
+    /// UTF-8, control characters.
+    fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b'&'),
+                Just(b'='),
+                Just(b'%'),
+                Just(b'+'),
+                Just(b';'),
+                Just(0xff_u8),
+                Just(0xc3_u8),
+                Just(0_u8),
+                b'0'..=b'9',
+                b'a'..=b'f',
+                any::<u8>(),
+            ],
+            0..512,
+        )
+    }
+
+    /// A parameter name: short, any characters (a repeatable one now and then).
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("resource".to_owned()),
+            Just("audience".to_owned()),
+            Just("scope".to_owned()),
+            "\\PC{1,12}",
+        ]
+    }
+
+    fn encode(pairs: &[(String, String)]) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
         #[test]
         fn never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = OAuthForm::parse(&body);
+            let _ = ParamList::parse(&body);
+        }
+
+        /// Malformed bodies (bad percent-encoding, invalid UTF-8, stray separators) give a
+        /// form or an `invalid_request` whose description is short and printable: a
+        /// parameter name is never echoed whole.
+        #[test]
+        fn malformed_bodies_get_invalid_request_with_a_bounded_printable_description(
+            body in hostile_bytes(),
+        ) {
+            if let Err(e) = OAuthForm::parse(&body) {
+                prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
+                prop_assert!(e.description.len() <= 80, "{}", e.description);
+                prop_assert!(e.description.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+            }
+            if let Some(list) = ParamList::parse(&body) {
+                prop_assert!(list.pairs().len() <= MAX_PARAMS);
+                prop_assert!(list.pairs().iter().all(|(_, v)| !v.is_empty()));
+            }
+        }
+
+        /// What a client encodes is what the endpoint reads: every single parameter once,
+        /// every repeatable one in order, and a second occurrence of a single parameter is
+        /// `invalid_request` naming it.
+        #[test]
+        fn encoded_parameters_read_back_exactly_and_repeats_are_refused(
+            pairs in proptest::collection::vec((name(), "\\PC{0,40}"), 0..12),
+        ) {
+            let body = encode(&pairs);
+            let mut singles: HashMap<&str, &str> = HashMap::new();
+            let mut repeated_single = false;
+            for (k, v) in &pairs {
+                if !v.is_empty() && !REPEATABLE.contains(&k.as_str())
+                    && singles.insert(k, v).is_some()
+                {
+                    repeated_single = true;
+                }
+            }
+            match OAuthForm::parse(body.as_bytes()) {
+                Ok(form) => {
+                    prop_assert!(!repeated_single);
+                    for (k, v) in &singles {
+                        prop_assert_eq!(form.get(k), Some(*v));
+                    }
+                    for r in REPEATABLE {
+                        let sent: Vec<&str> = pairs.iter()
+                            .filter(|(k, v)| k == r && !v.is_empty())
+                            .map(|(_, v)| v.as_str())
+                            .collect();
+                        prop_assert_eq!(form.all(r), sent.as_slice());
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(repeated_single, "{}", e.description);
+                    prop_assert!(e.description.contains("is repeated"));
+                }
+            }
+            let list = ParamList::parse(body.as_bytes());
+            prop_assert!(list.is_some());
+            let sent: Vec<(String, String)> =
+                pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            prop_assert_eq!(list.map(|l| l.pairs().to_vec()), Some(sent));
         }
     }
 }

@@ -231,3 +231,76 @@ async fn load(
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use wissel_core::model::{KeyState, SigningAlg, SigningKeyRecord};
+    use wissel_crypto::keyring::KeyRing;
+    use wissel_crypto::keys::{MasterKey, generate};
+
+    fn ring() -> KeyRing {
+        let mk = MasterKey::from_base64(&MasterKey::generate_base64().unwrap()).unwrap();
+        let g = generate(SigningAlg::ES256, "k").unwrap();
+        let record = SigningKeyRecord {
+            kid: "k".into(),
+            alg: SigningAlg::ES256,
+            state: KeyState::Active,
+            private_key_enc: mk.seal("k", &g.pkcs8).unwrap(),
+            public_jwk: g.public_jwk,
+            created_at: 0,
+            activated_at: Some(0),
+            retired_at: None,
+            publish_until: None,
+        };
+        KeyRing::load(&[record], &mk, 0).unwrap()
+    }
+
+    /// A JSON value of any type, for a claim that should have another.
+    fn any_json() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "\\PC{0,20}".prop_map(Value::from),
+            proptest::collection::vec("\\PC{0,5}", 0..3).prop_map(|v| json!(v)),
+            Just(json!({"nested": {"x": [1, 2]}})),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Claims of any shape in a token signed with our key (a key whose tokens were once
+        /// minted by another version, say) are read as access-token claims or refused, never a
+        /// panic; text that is not our token is refused.
+        #[test]
+        fn access_token_claims_of_any_shape_are_read_or_refused(
+            claims in proptest::collection::btree_map(
+                prop_oneof![
+                    Just("iss".to_owned()), Just("sub".to_owned()), Just("aud".to_owned()),
+                    Just("client_id".to_owned()), Just("scope".to_owned()),
+                    Just("iat".to_owned()), Just("exp".to_owned()), Just("jti".to_owned()),
+                    Just("grant_id".to_owned()), Just("chain".to_owned()),
+                    Just("act".to_owned()), "\\PC{0,8}",
+                ],
+                any_json(),
+                0..14,
+            ),
+            junk in "\\PC{0,120}",
+        ) {
+            let ring = ring();
+            let token = ring.sign(AT_JWT_TYP, &claims).unwrap();
+            if let Some(c) = ring.verify::<JwtAccessClaims>(&token, AT_JWT_TYP) {
+                for (name, value) in [("iss", &c.iss), ("sub", &c.sub), ("jti", &c.jti)] {
+                    prop_assert_eq!(claims.get(name), Some(&Value::from(value.as_str())));
+                }
+                let _ = ScopeSet::parse(&c.scope);
+            }
+            prop_assert!(ring.verify::<JwtAccessClaims>(&junk, AT_JWT_TYP).is_none());
+        }
+    }
+}

@@ -520,6 +520,97 @@ mod tests {
         }
     }
 
+    /// `http://127.0.0.1` or `http://[::1]` and what follows the port, when `uri` is such a
+    /// loopback URI (a second, independent reading of RFC 8252 §7.3 for the properties below).
+    fn without_port(uri: &str) -> Option<String> {
+        let (host, after) = ["http://127.0.0.1", "http://[::1]"]
+            .iter()
+            .find_map(|h| uri.strip_prefix(h).map(|rest| (*h, rest)))?;
+        let after = match after.strip_prefix(':') {
+            Some(p) => {
+                let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 || digits > 5 {
+                    return None;
+                }
+                &p[digits..]
+            }
+            None => after,
+        };
+        (after.is_empty() || after.starts_with(['/', '?'])).then(|| format!("{host}{after}"))
+    }
+
+    /// URIs near the loopback rule's edges: look-alike hosts, user info, odd ports, `#`, `@`,
+    /// `?` and `\\` in the path.
+    fn uri() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let host = prop_oneof![
+            Just("http://127.0.0.1"),
+            Just("http://[::1]"),
+            Just("https://127.0.0.1"),
+            Just("https://app.example"),
+            Just("http://localhost"),
+            Just("http://127.0.0.1.evil"),
+            Just("http://user@127.0.0.1"),
+            Just("http://127.0.0.1@evil"),
+            Just("http://[::1]x"),
+        ];
+        let port = prop_oneof![Just(String::new()), "(:[0-9]{0,7})", "(:[0-9a-z]{1,3})"];
+        let rest = "([/?][a-z@:?#.\\\\]{0,6}){0,2}";
+        (host, port, rest).prop_map(|(h, p, r)| format!("{h}{p}{r}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A web application's redirect URI matches exactly or not at all.
+        #[test]
+        fn a_web_application_redirect_uri_matches_exactly_or_not_at_all(
+            registered in proptest::collection::vec(uri(), 0..4),
+            presented in uri(),
+        ) {
+            let expected = registered.contains(&presented) && !presented.contains('#');
+            proptest::prop_assert_eq!(redirect_uri_matches(&registered, &presented, WEB), expected);
+        }
+
+        /// A native app's redirect URI matches exactly, or is a registered `http` loopback IP
+        /// URI with only the port changed; nothing else (no look-alike host, no user info).
+        #[test]
+        fn a_native_redirect_uri_matches_only_a_registered_loopback_uri_on_another_port(
+            registered in proptest::collection::vec(uri(), 1..4),
+            pick in 0usize..4,
+            port in proptest::option::of(0u32..100_000),
+            presented in uri(),
+        ) {
+            // Half the time, a registered URI with its port changed.
+            let presented = match (registered.get(pick), port) {
+                (Some(r), Some(port)) => match without_port(r) {
+                    Some(base) => {
+                        let host_len = if base.starts_with("http://[") { 12 } else { 16 };
+                        format!("{}:{port}{}", &base[..host_len], &base[host_len..])
+                    }
+                    None => presented,
+                },
+                _ => presented,
+            };
+            let matched = redirect_uri_matches(&registered, &presented, NATIVE);
+            let exact = registered.contains(&presented);
+            let by_port = without_port(&presented)
+                .is_some_and(|p| registered.iter().any(|r| without_port(r).as_ref() == Some(&p)));
+            let expected = !presented.contains('#') && (exact || by_port);
+            proptest::prop_assert_eq!(matched, expected, "{:?} in {:?}", presented, registered);
+        }
+
+        /// Arbitrary text never panics the matcher.
+        #[test]
+        fn redirect_uri_matching_never_panics(
+            registered in proptest::collection::vec("\\PC{0,40}", 0..4),
+            presented in "\\PC{0,60}",
+        ) {
+            let _ = redirect_uri_matches(&registered, &presented, NATIVE);
+            let _ = redirect_uri_matches(&registered, &presented, WEB);
+        }
+    }
+
     #[test]
     fn a_web_application_gets_its_loopback_uri_exactly() {
         let reg = vec![

@@ -1020,6 +1020,30 @@ async fn private_key_jwt_with_a_jwks_uri() {
     n.server.shutdown().await;
 }
 
+/// Basic credentials are decoded whole: an `&` in the id is part of it, so `backend&x=y` with
+/// backend's secret is an unknown client (the form parser used to split the id there, and the
+/// request was granted as `backend`; the fuzz properties of `client_auth` found it).
+#[tokio::test]
+async fn basic_credentials_with_an_ampersand_name_another_client() {
+    let n = node().await;
+    let r = n
+        .post(
+            "/token",
+            Some(("backend&x=y", BACKEND_SECRET)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "orders-api"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers().contains_key("www-authenticate"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    n.server.shutdown().await;
+}
+
 /// Every endpoint answers bad input with the RFC error, `no-store`, and writes nothing.
 #[tokio::test]
 async fn bad_input_gets_the_rfc_error_and_writes_nothing() {
